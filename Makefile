@@ -1,0 +1,107 @@
+# Tourniquet — kubebuilder-style targets. `make help` lists them.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CLUSTER := hack/cluster.sh
+# The local control plane's kubeconfig; KUBECONFIG in the environment wins.
+LOCAL_KUBECONFIG = $(or $(TOURNIQUET_CACHE),$(HOME)/.cache/tourniquet)/clusters/tourniquet.kubeconfig
+export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
+KUBECTL = $(shell $(CLUSTER) env | sed -n 's/^KWOK_KUBECTL_BINARY=//p' | grep . || echo kubectl)
+PYTEST_ARGS ?=
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+	/^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } \
+	/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test,dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Create the virtualenv with the operator and its test tools.
+
+.PHONY: manifests
+manifests: venv ## Generate CRDs (crds/, config/crd, chart) and the approval policy from the models.
+	$(PY) -m tourniquet.manifests
+
+.PHONY: fmt
+fmt: venv ## Format the code.
+	$(VENV)/bin/ruff format operator tests
+	$(VENV)/bin/ruff check --fix operator tests
+
+.PHONY: lint
+lint: venv ## Ruff and mypy.
+	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/mypy
+
+.PHONY: test-unit
+test-unit: venv ## Unit tests only (pure, no cluster).
+	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
+
+.PHONY: test
+test: venv lint ## Lint, unit tests and e2e tests on the local control plane (built on first use).
+	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: venv ## E2e tests only (--cluster=local|kind|existing, see README).
+	$(VENV)/bin/pytest tests/e2e -q $(PYTEST_ARGS)
+
+.PHONY: bench
+bench: venv ## Benchmarks: suspect search over large indexes, apply-to-suspect and approval-to-undo latency.
+	$(PY) -m tests.bench $(BENCH_ARGS)
+
+##@ Local control plane
+
+.PHONY: toolchain
+toolchain: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok once into the cache.
+	$(CLUSTER) build
+
+.PHONY: cluster-up
+cluster-up: ## Start the local control plane (idempotent); prints `export KUBECONFIG=...` last.
+	$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop and delete the local control plane (the built binaries stay cached).
+	$(CLUSTER) down
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install CRDs and the approval policy into the current cluster.
+	$(KUBECTL) apply -f crds/
+	$(KUBECTL) apply -f config/policy/approval-policy.yaml
+	$(KUBECTL) wait --for=condition=Established crd/incidents.tourniquet.dev crd/runbooks.tourniquet.dev --timeout=60s
+
+.PHONY: uninstall
+uninstall: ## Remove the approval policy and the CRDs (and with them every Incident and Runbook).
+	$(KUBECTL) delete --ignore-not-found -f config/policy/approval-policy.yaml
+	$(KUBECTL) delete --ignore-not-found -f crds/
+
+.PHONY: run
+run: venv ## Run the operator in the foreground against the current kubeconfig (metrics on 127.0.0.1:8080).
+	$(PY) -m tourniquet run --all-namespaces
+
+.PHONY: deploy
+deploy: manifests ## Deploy the operator with kustomize (config/default) into the current cluster.
+	$(KUBECTL) apply -k config/default
+
+.PHONY: undeploy
+undeploy: ## Remove what `make deploy` created.
+	$(KUBECTL) delete --ignore-not-found -k config/default
+
+.PHONY: demo
+demo: venv ## The whole job on the local control plane: a bad rollout, an incident, approval, undo, MTTR.
+	$(PY) -m tourniquet.demo
