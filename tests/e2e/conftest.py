@@ -24,6 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
 
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -69,8 +70,9 @@ def _kind_cluster() -> Iterator[Cluster]:
     except Exception as exc:
         _unavailable(f"kind could not create a cluster (is Docker running?): {exc}")
     try:
-        yield Cluster(kubeconfig=str(kind.kubeconfig_path), kubectl_bin=_kubectl_bin(),
-                      backend="kind")
+        yield Cluster(
+            kubeconfig=str(kind.kubeconfig_path), kubectl_bin=_kubectl_bin(), backend="kind"
+        )
     finally:
         if os.environ.get("TOURNIQUET_KEEP_KIND") != "1":
             kind.delete()
@@ -83,8 +85,12 @@ def _existing_cluster(config: pytest.Config) -> Cluster:
             "namespaces, CRDs and admission policies)"
         )
     kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube/config"))
-    return Cluster(kubeconfig=kubeconfig, kubectl_bin=_kubectl_bin(),
-                   context=config.getoption("--kube-context"), backend="existing")
+    return Cluster(
+        kubeconfig=kubeconfig,
+        kubectl_bin=_kubectl_bin(),
+        context=config.getoption("--kube-context"),
+        backend="existing",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -137,5 +143,4 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
         ),
     )
     yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found",
-                    check=False)
+    cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)

@@ -65,7 +65,9 @@ class Cluster:
 
     def with_token(self, token: str, path: Path) -> Cluster:
         """The same API server, authenticated only by a bearer token (no client cert)."""
-        current = json.loads(self.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
+        current = json.loads(
+            self.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout
+        )
         server = current["clusters"][0]["cluster"]
         config = {
             "apiVersion": "v1",
@@ -79,14 +81,16 @@ class Cluster:
         path.chmod(0o600)
         return Cluster(kubeconfig=str(path), kubectl_bin=self.kubectl_bin, backend=self.backend)
 
-    def apply(self, manifest: Mapping[str, Any] | str, namespace: str | None = None,
-              **kw: Any) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: Mapping[str, Any] | str, namespace: str | None = None, **kw: Any
+    ) -> subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(dict(manifest))
         ns = ["-n", namespace] if namespace else []
         return self.kubectl("apply", *ns, "-f", "-", stdin=text, **kw)
 
-    def get(self, kind: str, name: str | None = None, namespace: str | None = None,
-            **kw: Any) -> Any:
+    def get(
+        self, kind: str, name: str | None = None, namespace: str | None = None, **kw: Any
+    ) -> Any:
         args = ["get", kind] + ([name] if name else []) + ["-o", "json"]
         if namespace:
             args += ["-n", namespace]
@@ -130,7 +134,9 @@ def deployment(
     pod_spec: dict[str, Any] = {
         "containers": [{"name": name, "image": image}],
         # kwok nodes carry this taint-free label; on real clusters any node fits.
-        "tolerations": [{"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}],
+        "tolerations": [
+            {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
+        ],
         "terminationGracePeriodSeconds": 0,
     }
     if node_selector:

@@ -217,20 +217,38 @@ def test_admission_policy_sees_impersonated_user(
     suffix = plural.removeprefix("widgets")
     for user in ("alice", "mallory"):
         cluster.kubectl(
-            "create", "rolebinding", f"{user}-writes-widgets", "-n", namespace,
-            f"--clusterrole=smoke-widget-writer-{suffix}", f"--user={user}",
+            "create",
+            "rolebinding",
+            f"{user}-writes-widgets",
+            "-n",
+            namespace,
+            f"--clusterrole=smoke-widget-writer-{suffix}",
+            f"--user={user}",
         )
     cluster.apply(
-        {"apiVersion": f"{SMOKE_GROUP}/v1", "kind": f"Widget{suffix}",
-         "metadata": {"name": "w"}, "spec": {}},
+        {
+            "apiVersion": f"{SMOKE_GROUP}/v1",
+            "kind": f"Widget{suffix}",
+            "metadata": {"name": "w"},
+            "spec": {},
+        },
         namespace,
     )
 
     def patch_as(user: str, owner: str) -> str:
         body = json.dumps({"status": {"owner": owner}})
         result = cluster.kubectl(
-            "patch", f"{plural}.{SMOKE_GROUP}", "w", "-n", namespace, "--subresource=status",
-            "--type=merge", "-p", body, as_user=user, check=False,
+            "patch",
+            f"{plural}.{SMOKE_GROUP}",
+            "w",
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            body,
+            as_user=user,
+            check=False,
         )
         return "ok" if result.returncode == 0 else result.stderr
 
@@ -246,6 +264,15 @@ def test_admission_policy_sees_impersonated_user(
     assert widget["status"]["owner"] == "alice"
     # Impersonation changes who is asking, not what the policy sees in the object.
     with pytest.raises(KubectlError, match="user alice may not write status owned by mallory"):
-        cluster.kubectl("patch", f"{plural}.{SMOKE_GROUP}", "w", "-n", namespace,
-                        "--subresource=status", "--type=merge", "-p",
-                        json.dumps({"status": {"owner": "mallory"}}), as_user="alice")
+        cluster.kubectl(
+            "patch",
+            f"{plural}.{SMOKE_GROUP}",
+            "w",
+            "-n",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": {"owner": "mallory"}}),
+            as_user="alice",
+        )

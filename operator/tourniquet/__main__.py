@@ -1,0 +1,5 @@
+"""python -m tourniquet: the operator CLI."""
+
+from tourniquet.cli import main
+
+main()

@@ -1,0 +1,508 @@
+"""The incident playbook as pure steps on a draft of the Incident's status.
+
+Each step reads the draft, decides, and writes status fields, timeline entries,
+Events to post and metrics to observe. The shell (handlers.py) reads the cluster,
+calls these steps in order and writes the result in one status patch, so what
+the operator does is decided here and tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tourniquet import conditions, timeline
+from tourniquet.clock import format_time, parse_time, seconds_between
+from tourniquet.guards import UNDO_STARTED_RESULTS, Refusal
+from tourniquet.projections import mapping, revision_of
+from tourniquet.rollback import UndoPlan, equal_ignore_hash
+from tourniquet.rollout_status import RolloutStatus
+from tourniquet.suspect import Suspect
+
+# Condition types, per Kubernetes API conventions (positive polarity, CamelCase).
+READY = "Ready"
+SUSPECT_IDENTIFIED = "SuspectIdentified"
+APPROVED = "Approved"
+MITIGATED = "Mitigated"
+RESOLVED = "Resolved"
+
+NO_APPROVAL = "NoApproval"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A Kubernetes Event to post: on the Incident, or on the named Deployment."""
+
+    type: str
+    reason: str
+    message: str
+    deployment: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A metric observation, made only once the status recording it is written."""
+
+    kind: str
+    value: float = 1.0
+    result: str = ""
+    reason: str = ""
+
+
+class Draft:
+    """The Incident's status as the operator is about to write it."""
+
+    def __init__(self, body: Mapping[str, Any], now: datetime) -> None:
+        self.now = now
+        self.metadata = mapping(body.get("metadata"))
+        self.spec = mapping(body.get("spec"))
+        self.old: dict[str, Any] = copy.deepcopy(dict(mapping(body.get("status"))))
+        self.status: dict[str, Any] = copy.deepcopy(self.old)
+        self.notices: list[Notice] = []
+        self.observations: list[Observation] = []
+
+    # -- facts about the incident -------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", ""))
+
+    @property
+    def severity(self) -> str:
+        return str(self.spec.get("severity", "SEV3"))
+
+    @property
+    def commander(self) -> str | None:
+        value = mapping(self.spec.get("roles")).get("commander")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def impact_started_at(self) -> datetime:
+        """spec.startedAt when given, else when the Incident was created."""
+        return (
+            parse_time(self.spec.get("startedAt"))
+            or parse_time(self.metadata.get("creationTimestamp"))
+            or self.now
+        )
+
+    @property
+    def generation(self) -> int | None:
+        value = self.metadata.get("generation")
+        return value if isinstance(value, int) else None
+
+    @property
+    def suspect(self) -> dict[str, Any] | None:
+        value = self.status.get("suspect")
+        return value if isinstance(value, dict) else None
+
+    @property
+    def approval(self) -> dict[str, Any] | None:
+        value = self.status.get("approval")
+        return value if isinstance(value, dict) else None
+
+    @property
+    def mitigation(self) -> dict[str, Any] | None:
+        value = self.status.get("mitigation")
+        return value if isinstance(value, dict) else None
+
+    # -- writing ------------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: str,
+        message: str,
+        *,
+        actor: str | None = None,
+        event: str | None = None,
+        warning: bool = False,
+        deployment: str | None = None,
+    ) -> None:
+        """A timeline entry, and an Event with reason `event` when given. A step re-run
+        after a restart records nothing new: the timeline already holds the entry."""
+        before = len(self.status.get("timeline") or [])
+        self.status["timeline"] = timeline.append(
+            self.status.get("timeline"), timeline.entry(self.now, kind, message, actor)
+        )
+        if event and len(self.status["timeline"]) != before:
+            self.notify(event, message, warning=warning, deployment=deployment)
+
+    def notify(
+        self, reason: str, message: str, *, warning: bool = False, deployment: str | None = None
+    ) -> None:
+        self.notices.append(Notice("Warning" if warning else "Normal", reason, message, deployment))
+
+    def condition(self, type_: str, status: bool, reason: str, message: str) -> None:
+        self.status["conditions"] = conditions.set_condition(
+            self.status.get("conditions"),
+            type_,
+            "True" if status else "False",
+            reason,
+            message,
+            self.generation,
+            self.now,
+        )
+
+    def observe(self, kind: str, value: float = 1.0, result: str = "", reason: str = "") -> None:
+        self.observations.append(Observation(kind, value, result, reason))
+
+    def patch(self) -> dict[str, Any]:
+        """The JSON merge patch (RFC 7386) from the old status to the draft."""
+        return merge_patch(self.old, self.status)
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Changed keys with their new values, nested objects diffed, removed keys as None
+    (a merge patch merges nested objects, so a dropped nested key must be nulled)."""
+    changed: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if isinstance(before, Mapping) and isinstance(value, Mapping):
+            changed[key] = merge_patch(before, value)
+        else:
+            changed[key] = value
+    changed.update({key: None for key in old if key not in new})
+    return changed
+
+
+# -- the playbook, step by step --------------------------------------------------------
+
+
+def declare(d: Draft) -> None:
+    """First sight of the Incident: it is declared, and the clock is running."""
+    if d.status.get("declaredAt"):
+        return
+    d.status["declaredAt"] = format_time(parse_time(d.metadata.get("creationTimestamp")) or d.now)
+    commander = d.commander or "none named"
+    d.record(
+        "Declared",
+        f"{d.severity} declared: {d.spec.get('title', '')} (Incident Commander: {commander})",
+        event="Declared",
+    )
+    d.observe("declared")
+
+
+def mitigation_started(d: Draft) -> bool:
+    return (d.mitigation or {}).get("result") in UNDO_STARTED_RESULTS
+
+
+def approval_answered(d: Draft) -> bool:
+    """The current approval was already refused: it needs a new approval to act again."""
+    approval, mitigation = d.approval, d.mitigation or {}
+    return bool(
+        approval
+        and mitigation.get("result") == "Refused"
+        and mitigation.get("approvedBy") == approval.get("approvedBy")
+        and mitigation.get("approvalRevision") == approval.get("revision")
+    )
+
+
+def awaiting_undo(d: Draft) -> bool:
+    """An approval the operator has not acted on yet."""
+    return bool(d.approval) and not approval_answered(d) and not mitigation_started(d)
+
+
+def suspect_may_change(d: Draft) -> bool:
+    # An approval freezes the suspect: the IC approved undoing *that* rollout, and a
+    # newer one must make the undo refuse (TargetChanged), not silently retarget it.
+    return not d.spec.get("resolved") and not mitigation_started(d) and not awaiting_undo(d)
+
+
+def approve_command(d: Draft, revision: int) -> str:
+    payload = json.dumps(
+        {
+            "status": {
+                "approval": {"approvedBy": d.commander or "<commander>", "revision": revision}
+            }
+        },
+        separators=(",", ":"),
+    )
+    return (
+        f"kubectl patch incident {d.name} -n {d.namespace} --subresource=status "
+        f"--type=merge -p '{payload}'"
+    )
+
+
+def identify_suspect(d: Draft, found: Suspect | None) -> None:
+    """Name the most recent rollout in scope, and offer its undo to the IC."""
+    if not suspect_may_change(d):
+        return
+    current = d.suspect
+    if found is None:
+        if current is None:
+            message = "no Deployment rollout found in the incident's scope"
+            d.condition(SUSPECT_IDENTIFIED, False, "NoRecentRollout", message)
+            d.record("NoRecentRollout", message, event="NoRecentRollout")
+        return
+    new = found.to_status()
+    if current and (current.get("deployment"), current.get("revision")) == (
+        new["deployment"],
+        new["revision"],
+    ):
+        return
+    replaced = current is not None
+    d.status["suspect"] = new
+    what = (
+        f"deployment/{new['deployment']} revision {new['revision']} "
+        f"rolled out at {new['rolledOutAt']} ({new['change']})"
+    )
+    kind = "SuspectReplaced" if replaced else "SuspectIdentified"
+    d.record(kind, f"suspect: {what}", event=kind)
+    d.condition(SUSPECT_IDENTIFIED, True, kind, f"most recent rollout in scope: {what}")
+    offer_undo(d, found)
+
+
+def offer_undo(d: Draft, found: Suspect) -> None:
+    if found.previous_revision is None:
+        d.status.pop("mitigation", None)
+        message = (
+            f"deployment/{found.deployment} has no previous revision to return to; "
+            "mitigate by other means"
+        )
+        d.condition(APPROVED, False, NO_APPROVAL, message)
+        return
+    message = (
+        f"rollout undo of deployment/{found.deployment} from revision {found.revision} to "
+        f"{found.previous_revision} awaits the Incident Commander's approval: "
+        f"{approve_command(d, found.revision)}"
+    )
+    d.status["mitigation"] = {
+        "action": "RolloutUndo",
+        "deployment": found.deployment,
+        "fromRevision": found.revision,
+        "toRevision": found.previous_revision,
+        "result": "Pending",
+        "reason": NO_APPROVAL,
+        "message": message,
+    }
+    d.condition(APPROVED, False, NO_APPROVAL, message)
+
+
+def _answering(d: Draft) -> dict[str, Any]:
+    approval = d.approval or {}
+    return {"approvedBy": approval.get("approvedBy"), "approvalRevision": approval.get("revision")}
+
+
+def refuse(d: Draft, refusal: Refusal) -> None:
+    """The guarded undo says no: recorded once per approval, the Deployment untouched."""
+    suspect = d.suspect or {}
+    previous = d.mitigation or {}
+    d.status["mitigation"] = {
+        "action": "RolloutUndo",
+        "deployment": suspect.get("deployment") or previous.get("deployment"),
+        "fromRevision": suspect.get("revision") or previous.get("fromRevision"),
+        "toRevision": suspect.get("previousRevision") or previous.get("toRevision"),
+        "result": "Refused",
+        "reason": refusal.reason,
+        "message": refusal.message,
+        "finishedAt": format_time(d.now),
+        **_answering(d),
+    }
+    d.status["mitigation"] = {k: v for k, v in d.status["mitigation"].items() if v is not None}
+    d.record(
+        "UndoRefused",
+        f"undo refused ({refusal.reason}): {refusal.message}",
+        event=refusal.reason,
+        warning=True,
+    )
+    d.condition(MITIGATED, False, refusal.reason, refusal.message)
+    d.observe("rollback", result="refused", reason=refusal.reason)
+
+
+def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str) -> None:
+    """Write down the undo before making it, so a restart knows it may have happened."""
+    approval = d.approval or {}
+    who = str(approval.get("approvedBy"))
+    d.record(
+        "Approved",
+        f"{who} approved the undo of revision {approval.get('revision')}",
+        actor=who,
+        event="Approved",
+    )
+    d.condition(APPROVED, True, "Approved", f"approved by {who} (verified by the API server)")
+    message = (
+        f"rolling back deployment/{deployment} from revision {plan.from_revision} to "
+        f"{plan.to_revision} (the template of replicaset/{plan.replica_set})"
+    )
+    d.status["mitigation"] = {
+        "action": "RolloutUndo",
+        "deployment": deployment,
+        "fromRevision": plan.from_revision,
+        "toRevision": plan.to_revision,
+        "replicaSet": plan.replica_set,
+        "result": "InProgress",
+        "reason": "UndoStarted",
+        "message": message,
+        "startedAt": format_time(d.now),
+        "preconditionResourceVersion": resource_version,
+        **_answering(d),
+    }
+    d.record("MitigationStarted", message, event="MitigationStarted")
+    d.condition(MITIGATED, False, "RolloutInProgress", message)
+
+
+def undo_patched(d: Draft, *, recovered: bool = False) -> None:
+    mitigation = d.mitigation or {}
+    if mitigation.get("patchedAt"):
+        return
+    mitigation["patchedAt"] = format_time(d.now)
+    deployment = str(mitigation.get("deployment"))
+    note = " (found applied after an operator restart)" if recovered else ""
+    d.record(
+        "RolloutUndone",
+        f"deployment/{deployment} set back to the template of revision "
+        f"{mitigation.get('toRevision')}{note}",
+        event="RolloutUndone",
+    )
+    d.notify(
+        "RolloutUndone",
+        f"Tourniquet undid revision {mitigation.get('fromRevision')} (back to the template of "
+        f"revision {mitigation.get('toRevision')}) for incident {d.namespace}/{d.name}, "
+        f"approved by {mitigation.get('approvedBy')}",
+        deployment=deployment,
+    )
+
+
+def undo_failed(d: Draft, reason: str, message: str) -> None:
+    """The undo ended without a completed rollout."""
+    mitigation = d.mitigation or {}
+    mitigation.update(
+        result="Failed", reason=reason, message=message, finishedAt=format_time(d.now)
+    )
+    d.record(
+        "MitigationFailed",
+        f"mitigation failed ({reason}): {message}",
+        event="MitigationFailed",
+        warning=True,
+    )
+    d.condition(MITIGATED, False, reason, message)
+    d.observe("rollback", result="failed", reason=reason)
+
+
+def patch_rejected(d: Draft) -> None:
+    """The undo patch's precondition failed: somebody changed the Deployment first."""
+    mitigation = d.mitigation or {}
+    message = (
+        f"deployment/{mitigation.get('deployment')} changed while the undo was being made; "
+        "it was not overwritten"
+    )
+    mitigation.update(
+        result="Refused", reason="TargetChanged", message=message, finishedAt=format_time(d.now)
+    )
+    d.record(
+        "UndoRefused",
+        f"undo refused (TargetChanged): {message}",
+        event="TargetChanged",
+        warning=True,
+    )
+    d.condition(MITIGATED, False, "TargetChanged", message)
+    d.observe("rollback", result="refused", reason="TargetChanged")
+
+
+def undo_landed(
+    mitigation: Mapping[str, Any],
+    suspect: Mapping[str, Any] | None,
+    deployment: Mapping[str, Any] | None,
+    replicasets: Sequence[Mapping[str, Any]],
+) -> bool | None:
+    """After a restart: did the claimed undo reach the Deployment?
+
+    True: the Deployment runs the restored template. False: it still runs the
+    suspect revision untouched, so the patch never landed and may be sent (with a
+    fresh precondition: at most one such patch can succeed). None: somebody else
+    changed it; it must not be touched again.
+    """
+    if deployment is None:
+        return None
+    by_name = {str(mapping(rs.get("metadata")).get("name")): rs for rs in replicasets}
+    template = mapping(deployment.get("spec")).get("template")
+    target = by_name.get(str(mitigation.get("replicaSet")))
+    if target is not None and equal_ignore_hash(
+        template, mapping(target.get("spec")).get("template")
+    ):
+        return True
+    live = by_name.get(str((suspect or {}).get("replicaSet")))
+    if (
+        live is not None
+        and revision_of(deployment) == mitigation.get("fromRevision")
+        and equal_ignore_hash(template, mapping(live.get("spec")).get("template"))
+    ):
+        return False
+    return None
+
+
+def follow_rollout(d: Draft, rollout: RolloutStatus, timeout_seconds: float) -> None:
+    """kubectl rollout status, as a step: Succeeded, Failed, or still going."""
+    mitigation = d.mitigation or {}
+    if rollout.done:
+        mitigation.update(
+            result="Succeeded",
+            reason="RolloutComplete",
+            message=rollout.message,
+            finishedAt=format_time(d.now),
+        )
+        d.status["mitigatedAt"] = format_time(d.now)
+        ttm = seconds_between(d.impact_started_at, d.now)
+        d.status["timeToMitigateSeconds"] = ttm
+        d.record("Mitigated", f"{rollout.message}; time to mitigate {ttm:.0f}s", event="Mitigated")
+        d.condition(MITIGATED, True, "RolloutComplete", rollout.message)
+        d.observe("time_to_mitigate", ttm)
+        d.observe("rollback", result="succeeded")
+    elif rollout.failed:
+        undo_failed(d, "ProgressDeadlineExceeded", rollout.message)
+    else:
+        started = parse_time(mitigation.get("startedAt")) or d.now
+        if seconds_between(started, d.now) > timeout_seconds:
+            undo_failed(
+                d,
+                "RolloutTimeout",
+                f"rollout not complete after {timeout_seconds:.0f}s: {rollout.message}",
+            )
+        else:
+            mitigation["message"] = rollout.message
+
+
+def resolve(d: Draft) -> None:
+    """The IC's all-clear: time to resolve (MTTR) is measured from impact start."""
+    if not d.spec.get("resolved") or d.status.get("resolvedAt"):
+        return
+    d.status["resolvedAt"] = format_time(d.now)
+    ttr = seconds_between(d.impact_started_at, d.now)
+    d.status["timeToResolveSeconds"] = ttr
+    d.record(
+        "Resolved", f"resolved; time to resolve {ttr:.0f}s", actor=d.commander, event="Resolved"
+    )
+    d.condition(RESOLVED, True, "Resolved", "the Incident Commander gave the all-clear")
+    d.observe("time_to_resolve", ttr)
+
+
+def phase(d: Draft) -> str:
+    if d.spec.get("resolved"):
+        return "Resolved"
+    result = (d.mitigation or {}).get("result")
+    if result == "Succeeded":
+        return "Mitigated"
+    if result in ("InProgress", "Failed"):
+        return "Mitigating"
+    return "Declared"
+
+
+def finish(d: Draft) -> None:
+    d.status["phase"] = phase(d)
+    d.status["observedGeneration"] = d.generation
+    d.condition(READY, True, "Reconciled", f"phase {d.status['phase']}")
+
+
+def failed_reconcile(d: Draft, error: str) -> None:
+    """Something unexpected: say so on the Incident instead of crashing or looping."""
+    d.condition(READY, False, "ReconcileError", error[:1024])
+    d.notify("ReconcileError", error[:1024], warning=True)

@@ -1,0 +1,43 @@
+"""Operator configuration: command-line flags, each with a TOURNIQUET_* environment default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from tourniquet.models import APPROVAL_POLICY_NAME, GROUP
+
+INCIDENTS = "incidents"
+FINALIZER = f"{GROUP}/finalizer"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    metrics_addr: str = "127.0.0.1:8080"
+    # The ValidatingAdmissionPolicy that makes the API server check who approves.
+    approval_policy: str = APPROVAL_POLICY_NAME
+    # Only for clusters that cannot run admission policies: act on approvals the
+    # API server did not verify. Off by default, and loud when on.
+    trust_unverified_approvals: bool = False
+    # How long a rollout after the undo may take before the mitigation is Failed,
+    # on top of the Deployment's own progressDeadlineSeconds.
+    rollout_timeout_seconds: float = 600.0
+    # How often open incidents are re-checked against the in-memory indexes
+    # (newer rollouts, rollout progress). Reads no API when nothing changed.
+    resync_seconds: float = 2.0
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            metrics_addr=os.environ.get("TOURNIQUET_METRICS_ADDR", cls.metrics_addr),
+            approval_policy=os.environ.get("TOURNIQUET_APPROVAL_POLICY", cls.approval_policy),
+            trust_unverified_approvals=_env_flag("TOURNIQUET_TRUST_UNVERIFIED_APPROVALS"),
+            rollout_timeout_seconds=float(
+                os.environ.get("TOURNIQUET_ROLLOUT_TIMEOUT", cls.rollout_timeout_seconds)
+            ),
+            resync_seconds=float(os.environ.get("TOURNIQUET_RESYNC_SECONDS", cls.resync_seconds)),
+        )
