@@ -226,6 +226,7 @@ async def _send_undo(
 ) -> None:
     d = flow.Draft(claimed, datetime.now(UTC))
     name = str((d.mitigation or {}).get("deployment"))
+    await faults.hold_point("before-undo-patch")
     try:
         await kube.json_patch_deployment(d.namespace, name, plan.patch)
     except ApiException as exc:
