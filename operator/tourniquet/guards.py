@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tourniquet.models import APPROVAL_POLICY_NAME
 from tourniquet.projections import mapping, revision_of, text
 from tourniquet.rollback import (
     AlreadyAtRevision,
@@ -20,8 +21,6 @@ from tourniquet.rollback import (
     select_revision,
     undo_plan,
 )
-
-APPROVAL_POLICY = "tourniquet-incident-approval"
 
 NO_APPROVAL = "NoApproval"
 ALREADY_MITIGATED = "AlreadyMitigated"
@@ -52,6 +51,7 @@ class UndoRequest:
     trust_unverified: bool
     deployment: Mapping[str, Any] | None
     replicasets: Sequence[Mapping[str, Any]] = ()
+    approval_policy: str = APPROVAL_POLICY_NAME
 
 
 def _revision(value: object) -> int | None:
@@ -78,7 +78,7 @@ def _approval_refusal(request: UndoRequest) -> Refusal | None:
         return Refusal(
             APPROVAL_UNVERIFIED,
             f"The approval by {approver} cannot be trusted because the "
-            f"ValidatingAdmissionPolicy {APPROVAL_POLICY} is not installed; install it "
+            f"ValidatingAdmissionPolicy {request.approval_policy} is not installed; install it "
             "(Helm chart, `make install` or `kubectl apply -k config/policy`), then clear "
             "and re-approve; or run the operator with --trust-unverified-approvals "
             "(TOURNIQUET_TRUST_UNVERIFIED_APPROVALS=true) on clusters without admission "

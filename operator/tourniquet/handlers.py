@@ -145,6 +145,8 @@ async def _reconcile(
             deployments.get(d.namespace, []), replicasets.get(d.namespace, []), selector
         )
         flow.identify_suspect(d, found)
+    if flow.second_approval(d):
+        flow.refuse_second_undo(d)
     if flow.awaiting_undo(d) or _paused_refusal_cleared(d, deployments):
         await _undo(d, body, memo, deployments)
         return
@@ -212,6 +214,7 @@ async def _check(
             trust_unverified=SETTINGS.trust_unverified_approvals,
             deployment=deployment,
             replicasets=replicasets,
+            approval_policy=SETTINGS.approval_policy,
         )
     )
     return outcome, deployment

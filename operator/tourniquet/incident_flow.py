@@ -124,15 +124,18 @@ class Draft:
         event: str | None = None,
         warning: bool = False,
         deployment: str | None = None,
-    ) -> None:
+    ) -> bool:
         """A timeline entry, and an Event with reason `event` when given. A step re-run
-        after a restart records nothing new: the timeline already holds the entry."""
-        before = len(self.status.get("timeline") or [])
+        after a restart records nothing new: the timeline already holds the entry.
+        Returns whether the entry is new."""
+        before = self.status.get("timeline") or []
         self.status["timeline"] = timeline.append(
-            self.status.get("timeline"), timeline.entry(self.now, kind, message, actor)
+            before, timeline.entry(self.now, kind, message, actor)
         )
-        if event and len(self.status["timeline"]) != before:
+        added: bool = self.status["timeline"] != before
+        if event and added:
             self.notify(event, message, warning=warning, deployment=deployment)
+        return added
 
     def notify(
         self, reason: str, message: str, *, warning: bool = False, deployment: str | None = None
@@ -209,6 +212,38 @@ def approval_answered(d: Draft) -> bool:
 def awaiting_undo(d: Draft) -> bool:
     """An approval the operator has not acted on yet."""
     return bool(d.approval) and not approval_answered(d) and not mitigation_started(d)
+
+
+def second_approval(d: Draft) -> bool:
+    """An approval other than the one this incident's undo answered."""
+    approval, mitigation = d.approval, d.mitigation or {}
+    return bool(
+        approval
+        and mitigation_started(d)
+        and (mitigation.get("approvedBy"), mitigation.get("approvalRevision"))
+        != (approval.get("approvedBy"), approval.get("revision"))
+    )
+
+
+def refuse_second_undo(d: Draft) -> None:
+    """An incident performs one undo. The record of that undo stays as it is."""
+    approval, mitigation = d.approval or {}, d.mitigation or {}
+    message = (
+        f"this incident already performed its undo of deployment/{mitigation.get('deployment')} "
+        f"(revision {mitigation.get('fromRevision')} -> {mitigation.get('toRevision')}, "
+        f"{mitigation.get('result')}); the approval by {approval.get('approvedBy')} for "
+        f"revision {approval.get('revision')} was not acted on. Declare a new Incident for a "
+        "new problem."
+    )
+    added = d.record(
+        "UndoRefused",
+        f"undo refused (AlreadyMitigated): {message}",
+        event="AlreadyMitigated",
+        warning=True,
+    )
+    d.condition(APPROVED, False, "AlreadyMitigated", message)
+    if added:
+        d.observe("rollback", result="refused", reason="AlreadyMitigated")
 
 
 def suspect_may_change(d: Draft) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from kubetest import REPO, Cluster
+from operatorproc import OperatorProcess
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -144,3 +145,105 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
+
+
+# --- Tourniquet on the cluster --------------------------------------------------------
+
+PEOPLE_ROLE = "tourniquet-e2e-people"
+
+
+@pytest.fixture(scope="session")
+def tourniquet_installed(cluster: Cluster) -> Cluster:
+    """What `make install` does: the generated CRDs and the approval policy."""
+    cluster.kubectl("apply", "-f", str(REPO / "crds"))
+    cluster.kubectl("apply", "-f", str(REPO / "config/policy/approval-policy.yaml"))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "crd/incidents.tourniquet.dev",
+        "crd/runbooks.tourniquet.dev",
+        "--timeout=60s",
+    )
+    cluster.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": PEOPLE_ROLE},
+            "rules": [
+                {
+                    "apiGroups": ["tourniquet.dev"],
+                    "resources": ["incidents", "incidents/status"],
+                    "verbs": ["get", "list", "watch", "create", "patch", "update"],
+                },
+                {
+                    "apiGroups": ["apps"],
+                    "resources": ["deployments"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+        }
+    )
+    return cluster
+
+
+@pytest.fixture
+def people(tourniquet_installed: Cluster, namespace: str) -> tuple[str, ...]:
+    """Responders who may edit incidents here; whether they may approve is the policy's call."""
+    users = ("alice", "bob", "mallory")
+    cluster = tourniquet_installed
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "responders",
+        "-n",
+        namespace,
+        f"--clusterrole={PEOPLE_ROLE}",
+        *(f"--user={u}" for u in users),
+    )
+    return users
+
+
+@pytest.fixture
+def start_operator(
+    tourniquet_installed: Cluster,
+    namespace: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> Iterator[Callable[..., OperatorProcess]]:
+    cluster = tourniquet_installed
+    started: list[OperatorProcess] = []
+    log_path = tmp_path / "operator.log"
+    add_diagnostic(
+        request,
+        lambda: (
+            "operator log",
+            log_path.read_text(errors="replace") if log_path.exists() else "(no operator started)",
+        ),
+    )
+
+    def start(*args: str, **env: str) -> OperatorProcess:
+        op = OperatorProcess(cluster, namespace, log_path, args=args, env=env)
+        started.append(op)
+        return op.start()
+
+    yield start
+    # Incidents go while an operator still runs, so nothing is left holding a finalizer.
+    live = [op for op in started if op.running]
+    if live:
+        cluster.kubectl(
+            "delete", "incidents", "--all", "-n", namespace, "--timeout=30s", check=False
+        )
+    for op in started:
+        op.stop()
+    leftovers = cluster.kubectl("get", "incidents", "-n", namespace, "-o", "name", check=False)
+    for name in leftovers.stdout.split():
+        cluster.kubectl(
+            "patch",
+            name,
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )

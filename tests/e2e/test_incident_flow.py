@@ -1,0 +1,427 @@
+"""The core flow on the real control plane, driven with kubectl as a user would:
+declare → suspect → the Incident Commander approves → guarded undo → MTTR."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from incidents import (
+    BAD,
+    GOOD,
+    NEWER,
+    approve,
+    condition,
+    declare,
+    get_incident,
+    good_then_bad,
+    image_of,
+    mitigation_is,
+    resolve,
+    revisions,
+    roll_out,
+    snapshot,
+    status,
+    undo_events,
+    wait_incident,
+)
+from kubetest import Cluster, KubectlError, replicasets_of, revision_of, wait_for
+from operatorproc import OperatorProcess
+
+StartOperator = Callable[..., OperatorProcess]
+
+
+def has_suspect(incident: dict[str, Any]) -> bool:
+    return bool(status(incident).get("suspect"))
+
+
+# --- suspect identification --------------------------------------------------------
+
+
+def test_suspect_is_the_most_recent_rollout_in_scope(
+    cluster: Cluster, namespace: str, start_operator: StartOperator
+) -> None:
+    backend = {"app": "billing", "tier": "backend"}
+    roll_out(cluster, namespace, "billing", GOOD, labels=backend)
+    roll_out(cluster, namespace, "billing", BAD, labels=backend)
+    roll_out(cluster, namespace, "api", GOOD, labels={"app": "api", "tier": "backend"})
+    roll_out(cluster, namespace, "api", BAD, labels={"app": "api", "tier": "backend"})
+    # The newest rollout of all is outside the backend selector.
+    roll_out(cluster, namespace, "web", GOOD, labels={"app": "web", "tier": "frontend"})
+    roll_out(cluster, namespace, "web", NEWER, labels={"app": "web", "tier": "frontend"})
+    start_operator()
+
+    declare(cluster, namespace, "backend", selector={"matchLabels": {"tier": "backend"}})
+    declare(cluster, namespace, "anything")
+    backend_incident = wait_incident(
+        cluster, namespace, has_suspect, "backend suspect", name="backend"
+    )
+    suspect = status(backend_incident)["suspect"]
+    assert suspect["deployment"] == "api"
+    assert suspect["revision"] == 2
+    assert suspect["previousRevision"] == 1
+    assert suspect["change"] == f"api: {GOOD} -> {BAD}"
+    live_rs = [rs for rs in replicasets_of(cluster, namespace, "api") if revision_of(rs) == 2]
+    assert suspect["replicaSet"] == live_rs[0]["metadata"]["name"]
+    assert suspect["rolledOutAt"] == live_rs[0]["metadata"]["creationTimestamp"]
+    assert condition(backend_incident, "SuspectIdentified")["status"] == "True"
+
+    everything = wait_incident(cluster, namespace, has_suspect, "unscoped suspect", name="anything")
+    assert status(everything)["suspect"]["deployment"] == "web"
+    events = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        "involvedObject.name=backend,reason=SuspectIdentified",
+        "-o",
+        "name",
+    ).stdout
+    assert events.strip(), "no SuspectIdentified Event on the Incident"
+
+
+def test_rollouts_in_other_namespaces_are_not_suspects(
+    cluster: Cluster, namespace: str, start_operator: StartOperator
+) -> None:
+    other = f"{namespace}-other"
+    cluster.kubectl("create", "namespace", other)
+    try:
+        roll_out(cluster, namespace, "api", GOOD)
+        roll_out(cluster, other, "api", GOOD)
+        roll_out(cluster, other, "api", NEWER)
+        start_operator()
+        declare(cluster, namespace)
+        incident = wait_incident(cluster, namespace, has_suspect, "suspect")
+        assert status(incident)["suspect"]["revision"] == 1
+        assert "previousRevision" not in status(incident)["suspect"]
+    finally:
+        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
+
+
+def test_no_rollout_in_scope_is_a_normal_outcome(
+    cluster: Cluster, namespace: str, start_operator: StartOperator
+) -> None:
+    roll_out(cluster, namespace, "api", GOOD)
+    start_operator()
+    declare(cluster, namespace, selector={"matchLabels": {"app": "nothing-here"}})
+    incident = wait_incident(
+        cluster,
+        namespace,
+        lambda i: condition(i, "SuspectIdentified").get("reason") == "NoRecentRollout",
+        "NoRecentRollout",
+    )
+    assert condition(incident, "SuspectIdentified")["status"] == "False"
+    assert condition(incident, "Ready")["status"] == "True"
+    assert status(incident)["phase"] == "Declared"
+    assert "suspect" not in status(incident)
+
+
+def test_a_newer_rollout_replaces_the_suspect_while_unmitigated(
+    cluster: Cluster, namespace: str, start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    start_operator()
+    declare(cluster, namespace)
+    wait_incident(cluster, namespace, has_suspect, "suspect")
+    roll_out(cluster, namespace, "api", NEWER, broken=True)
+    incident = wait_incident(
+        cluster,
+        namespace,
+        lambda i: status(i).get("suspect", {}).get("revision") == 3,
+        "suspect replaced by revision 3",
+    )
+    assert status(incident)["suspect"]["change"] == f"api: {BAD} -> {NEWER}"
+    assert status(incident)["mitigation"]["fromRevision"] == 3
+    assert [e["kind"] for e in status(incident)["timeline"]].count("SuspectReplaced") == 1
+
+
+# --- the approved undo -------------------------------------------------------------
+
+
+def test_approved_undo_mitigates_once_and_resolving_records_mttr(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    op = start_operator()
+    declare(cluster, namespace, startedAt="2026-01-01T00:00:00Z")
+    incident = wait_incident(cluster, namespace, has_suspect, "suspect")
+    offer = status(incident)["mitigation"]
+    assert offer["result"] == "Pending" and offer["reason"] == "NoApproval"
+    assert "--subresource=status" in offer["message"]
+    revision1 = next(rs for rs in replicasets_of(cluster, namespace, "api") if revision_of(rs) == 1)
+
+    approve(cluster, namespace, 2, as_user="alice")
+    incident = wait_incident(
+        cluster, namespace, mitigation_is("Succeeded"), "Succeeded", timeout=90
+    )
+
+    dep = cluster.get("deployment", "api", namespace)
+    template = dep["spec"]["template"]
+    expected = revision1["spec"]["template"]
+    expected["metadata"]["labels"].pop("pod-template-hash")
+    assert template == expected, "the Deployment does not run revision 1's template"
+    assert revision_of(dep) == 3
+    assert revisions(cluster, namespace) == [2, 3]  # revision 1's ReplicaSet became 3
+    assert undo_events(cluster, namespace) == 1
+    s = status(incident)
+    assert s["phase"] == "Mitigated"
+    assert s["mitigation"]["fromRevision"] == 2 and s["mitigation"]["toRevision"] == 1
+    assert s["timeToMitigateSeconds"] > 0
+    assert condition(incident, "Mitigated")["status"] == "True"
+    assert condition(incident, "Ready")["observedGeneration"] == incident["metadata"]["generation"]
+    assert op.metric("tourniquet_rollbacks_total", result="succeeded") == 1
+    assert op.metric("tourniquet_incident_time_to_mitigate_seconds_count", severity="SEV1") == 1
+    assert op.metric("tourniquet_incidents_open", severity="SEV1") == 1
+
+    # Quiet when nothing changes: no status writes across several resyncs.
+    writes = op.metric("tourniquet_api_requests_total", verb="patch")
+    wait_for(
+        lambda: (
+            op.metric("tourniquet_api_requests_total", verb="patch") == writes
+            and cluster.get("deployment", "api", namespace)["status"].get("readyReplicas")
+        ),
+        what="a steady state",
+    )
+
+    resolve(cluster, namespace)
+    incident = wait_incident(
+        cluster, namespace, lambda i: status(i).get("phase") == "Resolved", "Resolved"
+    )
+    ttr = status(incident)["timeToResolveSeconds"]
+    assert ttr > status(incident)["timeToMitigateSeconds"]
+    # startedAt was long before the Incident was created: MTTR counts from impact start.
+    assert ttr > 24 * 3600
+    assert op.metric("tourniquet_incident_time_to_resolve_seconds_count", severity="SEV1") == 1
+    assert op.metric("tourniquet_incident_time_to_resolve_seconds_sum", severity="SEV1") == (
+        pytest.approx(ttr, rel=1e-3)
+    )
+    assert op.metric("tourniquet_incidents_open", severity="SEV1") == 0
+    kinds = [e["kind"] for e in status(incident)["timeline"]]
+    for step in (
+        "Declared",
+        "SuspectIdentified",
+        "Approved",
+        "MitigationStarted",
+        "RolloutUndone",
+        "Mitigated",
+        "Resolved",
+    ):
+        assert kinds.count(step) == 1, (step, kinds)
+    with pytest.raises(KubectlError, match="resolved cannot return to false"):
+        cluster.kubectl(
+            "patch",
+            "incident",
+            "api-errors",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"spec":{"resolved":false}}',
+        )
+    assert undo_events(cluster, namespace) == 1
+
+
+def test_approval_must_come_from_the_commander_in_their_own_name(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    start_operator()
+    declare(cluster, namespace)
+    wait_incident(cluster, namespace, has_suspect, "suspect")
+    before = snapshot(cluster, namespace)
+
+    as_herself = approve(cluster, namespace, 2, as_user="mallory", check=False)
+    assert as_herself.returncode != 0
+    assert 'user "mallory" is not the Incident Commander' in as_herself.stderr
+    in_alices_name = approve(
+        cluster, namespace, 2, as_user="mallory", approved_by="alice", check=False
+    )
+    assert in_alices_name.returncode != 0
+    assert 'cannot approve in the name of "alice"' in in_alices_name.stderr
+    # Even the IC cannot sign for somebody else.
+    for_bob = approve(cluster, namespace, 2, as_user="alice", approved_by="bob", check=False)
+    assert for_bob.returncode != 0
+
+    incident = get_incident(cluster, namespace)
+    assert "approval" not in status(incident)
+    assert status(incident)["mitigation"]["result"] == "Pending"
+    assert snapshot(cluster, namespace) == before
+    assert undo_events(cluster, namespace) == 0
+
+
+# --- refusals: each reason, and the Deployment untouched ---------------------------
+
+
+def _refused(cluster: Cluster, namespace: str, reason: str) -> dict[str, Any]:
+    incident = wait_incident(
+        cluster, namespace, mitigation_is("Refused", reason), f"Refused {reason}"
+    )
+    assert condition(incident, "Mitigated")["reason"] == reason
+    events = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"involvedObject.name=api-errors,reason={reason},type=Warning",
+        "-o",
+        "name",
+    ).stdout
+    assert events.strip(), f"no Warning Event {reason}"
+    assert undo_events(cluster, namespace) == 0
+    return incident
+
+
+def test_no_approval_means_no_undo(
+    cluster: Cluster, namespace: str, start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    before = snapshot(cluster, namespace)
+    op = start_operator()
+    declare(cluster, namespace)
+    incident = wait_incident(
+        cluster, namespace, mitigation_is("Pending", "NoApproval"), "undo offered"
+    )
+    assert condition(incident, "Approved") | {"lastTransitionTime": None} == {
+        **condition(incident, "Approved"),
+        "lastTransitionTime": None,
+        "status": "False",
+        "reason": "NoApproval",
+    }
+    # Several resyncs later, still nothing touched.
+    resyncs = op.metric("tourniquet_api_requests_total", verb="patch")
+    wait_for(
+        lambda: (
+            op.metric("tourniquet_api_requests_total", verb="patch") == resyncs
+            and snapshot(cluster, namespace) == before
+        ),
+        what="no undo without approval",
+    )
+    assert status(get_incident(cluster, namespace))["phase"] == "Declared"
+    assert op.metric("tourniquet_api_requests_total", verb="patch", resource="deployments") == 0
+
+
+def test_approval_for_another_revision_is_refused(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    op = start_operator()
+    declare(cluster, namespace)
+    wait_incident(cluster, namespace, has_suspect, "suspect")
+    before = snapshot(cluster, namespace)
+    approve(cluster, namespace, 1)
+    incident = _refused(cluster, namespace, "ApprovalRevisionMismatch")
+    assert "2" in status(incident)["mitigation"]["message"]
+    assert snapshot(cluster, namespace) == before
+    assert op.metric("tourniquet_rollbacks_total", result="refused") == 1
+
+
+def test_a_deployment_that_moved_on_is_not_undone(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    op = start_operator()
+    declare(cluster, namespace)
+    wait_incident(cluster, namespace, has_suspect, "suspect")
+    op.stop()
+    approve(cluster, namespace, 2)
+    roll_out(cluster, namespace, "api", NEWER)  # someone ships a fix while nobody watches
+    before = snapshot(cluster, namespace)
+    start_operator()
+    _refused(cluster, namespace, "TargetChanged")
+    assert snapshot(cluster, namespace) == before
+    assert image_of(cluster, namespace) == NEWER
+
+
+def test_a_paused_deployment_is_not_undone(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    start_operator()
+    declare(cluster, namespace)
+    wait_incident(cluster, namespace, has_suspect, "suspect")
+    cluster.kubectl("rollout", "pause", "deployment/api", "-n", namespace)
+    before = snapshot(cluster, namespace)
+    approve(cluster, namespace, 2)
+    _refused(cluster, namespace, "DeploymentPaused")
+    assert snapshot(cluster, namespace) == before
+    # Resumed, the same approval goes ahead: same target, guards checked again.
+    cluster.kubectl("rollout", "resume", "deployment/api", "-n", namespace)
+    wait_incident(
+        cluster, namespace, mitigation_is("Succeeded"), "Succeeded after resume", timeout=90
+    )
+    assert image_of(cluster, namespace) == GOOD
+    assert undo_events(cluster, namespace) == 1
+
+
+def test_a_first_rollout_has_nothing_to_undo(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    roll_out(cluster, namespace, "api", BAD, broken=True)
+    start_operator()
+    declare(cluster, namespace)
+    incident = wait_incident(cluster, namespace, has_suspect, "suspect")
+    assert status(incident)["suspect"]["revision"] == 1
+    before = snapshot(cluster, namespace)
+    approve(cluster, namespace, 1)
+    _refused(cluster, namespace, "NoPreviousRevision")
+    assert snapshot(cluster, namespace) == before
+
+
+def test_approvals_are_refused_without_the_admission_policy(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    good_then_bad(cluster, namespace)
+    # The operator is told to rely on a policy that is not installed.
+    start_operator("--approval-policy", "tourniquet-not-installed")
+    declare(cluster, namespace)
+    wait_incident(cluster, namespace, has_suspect, "suspect")
+    before = snapshot(cluster, namespace)
+    approve(cluster, namespace, 2)
+    incident = _refused(cluster, namespace, "ApprovalUnverified")
+    assert "tourniquet-not-installed" in status(incident)["mitigation"]["message"]
+    assert snapshot(cluster, namespace) == before
+
+
+@pytest.fixture
+def without_policy_binding(cluster: Cluster) -> Any:
+    """The approval policy's binding removed for one test, restored afterwards."""
+    binding = cluster.get("validatingadmissionpolicybinding", "tourniquet-incident-approval")
+    cluster.kubectl("delete", "validatingadmissionpolicybinding", "tourniquet-incident-approval")
+    yield
+    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+        binding["metadata"].pop(key, None)
+    binding.pop("status", None)
+    cluster.apply(binding)
+
+
+def test_an_incident_never_undoes_twice(
+    cluster: Cluster,
+    namespace: str,
+    people: tuple[str, ...],
+    start_operator: StartOperator,
+    without_policy_binding: Any,
+) -> None:
+    good_then_bad(cluster, namespace)
+    start_operator("--trust-unverified-approvals")
+    declare(cluster, namespace)
+    wait_incident(cluster, namespace, has_suspect, "suspect")
+    approve(cluster, namespace, 2)
+    wait_incident(cluster, namespace, mitigation_is("Succeeded"), "Succeeded", timeout=90)
+    before = snapshot(cluster, namespace)
+    assert before[2] == 3
+    # Without the policy nothing stops a second approval; the operator still refuses.
+    approve(cluster, namespace, 3)
+    incident = wait_incident(
+        cluster,
+        namespace,
+        lambda i: condition(i, "Approved").get("reason") == "AlreadyMitigated",
+        "AlreadyMitigated",
+    )
+    # The record of the undo that happened is kept as it was.
+    assert status(incident)["mitigation"]["result"] == "Succeeded"
+    assert condition(incident, "Mitigated")["status"] == "True"
+    assert snapshot(cluster, namespace) == before
+    assert undo_events(cluster, namespace) == 1
