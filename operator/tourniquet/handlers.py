@@ -120,20 +120,20 @@ async def reconcile(
 ) -> None:
     uid = str(body.metadata.uid)
     async with memo.locks.setdefault(uid, asyncio.Lock()):
+        metrics.RECONCILES.inc()
         draft = flow.Draft(body, datetime.now(UTC))
         try:
-            await _reconcile(draft, body, memo, deployments, replicasets)
+            await _reconcile(draft, memo, deployments, replicasets)
         except Exception as exc:  # one bad object must never take the operator down
             metrics.RECONCILE_ERRORS.inc()
             log.exception("reconciling %s/%s failed", draft.namespace, draft.name)
             failed = flow.Draft(body, datetime.now(UTC))
             flow.failed_reconcile(failed, f"{type(exc).__name__}: {exc}")
-            await _commit(failed, body, memo, deployments)
+            await _commit(failed, memo, deployments)
 
 
 async def _reconcile(
     d: flow.Draft,
-    body: kopf.Body,
     memo: kopf.Memo,
     deployments: kopf.Index[str, Any],
     replicasets: kopf.Index[str, Any],
@@ -148,14 +148,14 @@ async def _reconcile(
     if flow.second_approval(d):
         flow.refuse_second_undo(d)
     if flow.awaiting_undo(d) or _paused_refusal_cleared(d, deployments):
-        await _undo(d, body, memo, deployments)
+        await _undo(d, memo, deployments)
         return
     in_flight = (d.mitigation or {}).get("result") == "InProgress"
-    if in_flight and not await _follow(d, body, memo, deployments):
+    if in_flight and not await _follow(d, memo, deployments):
         return
     flow.resolve(d)
     flow.finish(d)
-    await _commit(d, body, memo, deployments)
+    await _commit(d, memo, deployments)
 
 
 def _paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) -> bool:
@@ -168,9 +168,7 @@ def _paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) ->
     return bool(views) and not views[0].paused
 
 
-async def _undo(
-    d: flow.Draft, body: kopf.Body, memo: kopf.Memo, deployments: kopf.Index[str, Any]
-) -> None:
+async def _undo(d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any]) -> None:
     """The guarded undo: fresh reads, the guards, a claim in status, then the patch."""
     kube: Kube = memo.kube
     outcome, deployment = await _check(d, memo, mitigation=d.mitigation)
@@ -178,7 +176,7 @@ async def _undo(
         flow.refuse(d, outcome)
         flow.resolve(d)
         flow.finish(d)
-        await _commit(d, body, memo, deployments)
+        await _commit(d, memo, deployments)
         return
     assert deployment is not None
     flow.claim_undo(
@@ -188,7 +186,7 @@ async def _undo(
         str(deployment["metadata"]["resourceVersion"]),
     )
     flow.finish(d)
-    claimed = await _commit(d, body, memo, deployments)
+    claimed = await _commit(d, memo, deployments)
     if claimed is None:
         return  # somebody wrote the Incident first; the next event decides again
     faults.crash_point("after-claim")
@@ -230,6 +228,14 @@ async def _send_undo(
     d = flow.Draft(claimed, datetime.now(UTC))
     name = str((d.mitigation or {}).get("deployment"))
     await faults.hold_point("before-undo-patch")
+    log.info(
+        "%s/%s: undoing deployment/%s revision %s -> %s",
+        d.namespace,
+        d.name,
+        name,
+        plan.from_revision,
+        plan.to_revision,
+    )
     try:
         await kube.json_patch_deployment(d.namespace, name, plan.patch)
     except ApiException as exc:
@@ -245,12 +251,10 @@ async def _send_undo(
         faults.crash_point("after-undo-patch")
         flow.undo_patched(d)
     flow.finish(d)
-    await _commit(d, claimed, memo, deployments)
+    await _commit(d, memo, deployments)
 
 
-async def _follow(
-    d: flow.Draft, body: kopf.Body, memo: kopf.Memo, deployments: kopf.Index[str, Any]
-) -> bool:
+async def _follow(d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any]) -> bool:
     """Follow the undo's rollout. After a restart, first find out whether the claimed
     undo reached the Deployment; send it only if it provably did not."""
     kube: Kube = memo.kube
@@ -266,7 +270,7 @@ async def _follow(
                 return True
             assert fresh is not None
             mitigation["preconditionResourceVersion"] = str(fresh["metadata"]["resourceVersion"])
-            claimed = await _commit(d, body, memo, deployments)
+            claimed = await _commit(d, memo, deployments)
             if claimed is not None:
                 await _send_undo(claimed, outcome, kube, memo, deployments)
             return False
@@ -278,6 +282,12 @@ async def _follow(
                 "while the undo was in flight; it was not touched again",
             )
             return True
+        log.info(
+            "%s/%s: the claimed undo of deployment/%s had landed before a restart",
+            d.namespace,
+            d.name,
+            mitigation.get("deployment"),
+        )
         flow.undo_patched(d, recovered=True)
     if deployment is None:
         flow.undo_failed(d, "TargetChanged", "the Deployment was deleted during the undo")
@@ -287,37 +297,32 @@ async def _follow(
 
 
 async def _commit(
-    d: flow.Draft, body: Mapping[str, Any], memo: kopf.Memo, deployments: kopf.Index[str, Any]
+    d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any]
 ) -> dict[str, Any] | None:
-    """Write the draft with the Incident's resourceVersion as precondition, then post
-    its Events and observe its metrics: only what is written is announced."""
-    meta = body.get("metadata") or {}
-    uid = str(meta.get("uid"))
-    phase = d.status.get("phase")
-    OPEN_INCIDENTS.set(uid, d.severity if phase in OPEN_PHASES else None)
+    """Write the draft with the resourceVersion it was read at as precondition, then
+    post its Events and observe its metrics: only what is written is announced.
+    Returns the Incident as written, or None when it changed in the meantime."""
+    OPEN_INCIDENTS.set(d.uid, d.severity if d.status.get("phase") in OPEN_PHASES else None)
     patch = d.patch()
     if not patch:
-        return dict(body)
+        return d.snapshot()
     kube: Kube = memo.kube
     try:
         written = await kube.patch_incident_status(
             d.namespace,
             d.name,
-            {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": patch},
+            {"metadata": {"resourceVersion": d.resource_version}, "status": patch},
         )
     except ApiException as exc:
         if exc.status in (404, 409):
             log.debug(
-                "incident %s/%s changed under us (%s); retrying on the next event",
-                d.namespace,
-                d.name,
-                exc.status,
+                "%s/%s changed since it was read; the next event decides again", d.namespace, d.name
             )
             return None
         raise
     for notice in d.notices:
         kopf.event(
-            _target(notice, body, deployments),
+            _target(notice, d, deployments),
             type=notice.type,
             reason=notice.reason,
             message=notice.message,
@@ -327,12 +332,10 @@ async def _commit(
     return written
 
 
-def _target(
-    notice: flow.Notice, incident: Mapping[str, Any], deployments: kopf.Index[str, Any]
-) -> Any:
+def _target(notice: flow.Notice, d: flow.Draft, deployments: kopf.Index[str, Any]) -> Any:
     if notice.deployment is None:
-        return incident
-    namespace = str((incident.get("metadata") or {}).get("namespace"))
+        return d.snapshot()
+    namespace = d.namespace
     uid = next((v.uid for v in deployments.get(namespace, []) if v.name == notice.deployment), "")
     return {
         "apiVersion": "apps/v1",

@@ -58,9 +58,14 @@ class Draft:
 
     def __init__(self, body: Mapping[str, Any], now: datetime) -> None:
         self.now = now
-        self.metadata = mapping(body.get("metadata"))
-        self.spec = mapping(body.get("spec"))
+        # One consistent snapshot: kopf's body is a live view that later events update,
+        # and a status read at one moment must be written with that moment's
+        # resourceVersion as precondition.
+        self.metadata: dict[str, Any] = copy.deepcopy(dict(mapping(body.get("metadata"))))
+        self.spec: dict[str, Any] = copy.deepcopy(dict(mapping(body.get("spec"))))
         self.old: dict[str, Any] = copy.deepcopy(dict(mapping(body.get("status"))))
+        self.api_version = str(body.get("apiVersion", ""))
+        self.kind = str(body.get("kind", ""))
         self.status: dict[str, Any] = copy.deepcopy(self.old)
         self.notices: list[Notice] = []
         self.observations: list[Observation] = []
@@ -74,6 +79,15 @@ class Draft:
     @property
     def namespace(self) -> str:
         return str(self.metadata.get("namespace", ""))
+
+    @property
+    def resource_version(self) -> str | None:
+        value = self.metadata.get("resourceVersion")
+        return str(value) if value else None
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
 
     @property
     def severity(self) -> str:
@@ -156,6 +170,16 @@ class Draft:
     def observe(self, kind: str, value: float = 1.0, result: str = "", reason: str = "") -> None:
         self.observations.append(Observation(kind, value, result, reason))
 
+    def snapshot(self) -> dict[str, Any]:
+        """The object as this draft would leave it."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": self.metadata,
+            "spec": self.spec,
+            "status": self.status,
+        }
+
     def patch(self) -> dict[str, Any]:
         """The JSON merge patch (RFC 7386) from the old status to the draft."""
         return merge_patch(self.old, self.status)
@@ -198,31 +222,35 @@ def mitigation_started(d: Draft) -> bool:
     return (d.mitigation or {}).get("result") in UNDO_STARTED_RESULTS
 
 
+def _key(approval: Mapping[str, Any] | None) -> tuple[Any, Any] | None:
+    return (approval.get("approvedBy"), approval.get("revision")) if approval else None
+
+
 def approval_answered(d: Draft) -> bool:
-    """The current approval was already refused: it needs a new approval to act again."""
-    approval, mitigation = d.approval, d.mitigation or {}
-    return bool(
-        approval
-        and mitigation.get("result") == "Refused"
-        and mitigation.get("approvedBy") == approval.get("approvedBy")
-        and mitigation.get("approvalRevision") == approval.get("revision")
+    """The operator already acted on, or refused, this very approval: a different
+    approval (or clearing and approving again) is needed for it to act again."""
+    answered = d.status.get("answeredApproval")
+    return d.approval is not None and _key(d.approval) == _key(
+        answered if isinstance(answered, dict) else None
     )
+
+
+def answer(d: Draft) -> None:
+    if d.approval is not None:
+        d.status["answeredApproval"] = {
+            "approvedBy": d.approval.get("approvedBy"),
+            "revision": d.approval.get("revision"),
+        }
 
 
 def awaiting_undo(d: Draft) -> bool:
     """An approval the operator has not acted on yet."""
-    return bool(d.approval) and not approval_answered(d) and not mitigation_started(d)
+    return d.approval is not None and not approval_answered(d) and not mitigation_started(d)
 
 
 def second_approval(d: Draft) -> bool:
-    """An approval other than the one this incident's undo answered."""
-    approval, mitigation = d.approval, d.mitigation or {}
-    return bool(
-        approval
-        and mitigation_started(d)
-        and (mitigation.get("approvedBy"), mitigation.get("approvalRevision"))
-        != (approval.get("approvedBy"), approval.get("revision"))
-    )
+    """A new approval after this incident's undo started."""
+    return d.approval is not None and mitigation_started(d) and not approval_answered(d)
 
 
 def refuse_second_undo(d: Draft) -> None:
@@ -242,6 +270,7 @@ def refuse_second_undo(d: Draft) -> None:
         warning=True,
     )
     d.condition(APPROVED, False, "AlreadyMitigated", message)
+    answer(d)
     if added:
         d.observe("rollback", result="refused", reason="AlreadyMitigated")
 
@@ -343,6 +372,7 @@ def refuse(d: Draft, refusal: Refusal) -> None:
         **_answering(d),
     }
     d.status["mitigation"] = {k: v for k, v in d.status["mitigation"].items() if v is not None}
+    answer(d)
     d.record(
         "UndoRefused",
         f"undo refused ({refusal.reason}): {refusal.message}",
@@ -381,6 +411,7 @@ def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str)
         "preconditionResourceVersion": resource_version,
         **_answering(d),
     }
+    answer(d)
     d.record("MitigationStarted", message, event="MitigationStarted")
     d.condition(MITIGATED, False, "RolloutInProgress", message)
 

@@ -253,10 +253,11 @@ def _cel(*lines: str) -> str:
 
 
 def approval_policy(approvers_group: str = DEFAULT_APPROVERS_GROUP) -> list[dict[str, Any]]:
-    """The ValidatingAdmissionPolicy (and its binding) that guards ``status.approval``.
+    """The ValidatingAdmissionPolicy (and its binding) that guards the Incident
+    Commander's decisions: ``status.approval`` and the all-clear (``spec.resolved``).
 
-    Only writes that add, change or remove the approval are checked, so the
-    operator's own status updates are always admitted.
+    Only writes that add, change or remove the approval, or resolve the incident, are
+    checked, so the operator's own status updates are always admitted.
     """
     started = (MitigationResult.IN_PROGRESS, MitigationResult.SUCCEEDED, MitigationResult.FAILED)
     started_list = "[" + ", ".join(f"'{result.value}'" for result in started) + "]"
@@ -270,6 +271,8 @@ def approval_policy(approvers_group: str = DEFAULT_APPROVERS_GROUP) -> list[dict
         "approversGroup": _cel_string(approvers_group),
         "commander": "object.spec.?roles.?commander.orValue('')",
         "oldMitigationResult": "oldObject.?status.?mitigation.?result.orValue('')",
+        "resolving": "object.spec.?resolved.orValue(false)"
+        " && !oldObject.spec.?resolved.orValue(false)",
     }
     validations = [
         {  # you cannot approve in someone else's name
@@ -319,6 +322,22 @@ def approval_policy(approvers_group: str = DEFAULT_APPROVERS_GROUP) -> list[dict
             " once the mitigation has started",
             "reason": "Forbidden",
         },
+        {  # the all-clear is the Incident Commander's call too
+            "expression": _cel(
+                "!variables.resolving",
+                "|| (variables.commander != '' && variables.user == variables.commander)",
+                "|| variables.approversGroup in variables.groups",
+            ),
+            "messageExpression": _cel(
+                "'resolve rejected: user \"' + variables.user",
+                "+ '\" is not the Incident Commander; only spec.roles.commander'",
+                "+ ' or the approvers group \"' + variables.approversGroup",
+                "+ '\" may set spec.resolved'",
+            ),
+            "message": "resolve rejected: only the Incident Commander (spec.roles.commander)"
+            " or a member of the approvers group may set spec.resolved",
+            "reason": "Forbidden",
+        },
     ]
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -332,7 +351,7 @@ def approval_policy(approvers_group: str = DEFAULT_APPROVERS_GROUP) -> list[dict
                         "apiGroups": [GROUP],
                         "apiVersions": [VERSION],
                         "operations": ["UPDATE"],
-                        "resources": [f"{INCIDENT.plural}/status"],
+                        "resources": [INCIDENT.plural, f"{INCIDENT.plural}/status"],
                     }
                 ]
             },

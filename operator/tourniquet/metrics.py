@@ -68,6 +68,11 @@ API_REQUESTS = Counter(
     ["verb", "resource"],
     registry=REGISTRY,
 )
+RECONCILES = Counter(
+    "tourniquet_reconciles_total",
+    "Incident reconciliations (events and resyncs); most write nothing.",
+    registry=REGISTRY,
+)
 RECONCILE_ERRORS = Counter(
     "tourniquet_reconcile_errors_total",
     "Incident reconciliations that failed and will be retried on the next resync.",

@@ -458,6 +458,12 @@ class IncidentStatus(ApiModel):
         '-p \'{"status":{"approval":{"approvedBy":"YOU","revision":N}}}\'',
     )
     mitigation: Mitigation | None = Field(default=None, description="The guarded undo.")
+    answered_approval: Approval | None = Field(
+        default=None,
+        description="The last approval the operator acted on or refused. It acts on an "
+        "approval once: to retry after a refusal, approve again (clear status.approval, then "
+        "set it) or approve the new suspect revision.",
+    )
     timeline: Annotated[list[TimelineEntry], Field(max_length=200)] | None = Field(
         default=None, description="What happened, in order (the automated scribe)."
     )

@@ -87,6 +87,17 @@ class OperatorProcess:
                 total += float(value)
         return total
 
+    def writes_during(self, reconciles: int) -> float:
+        """Status and Deployment writes made while `reconciles` more reconciles ran."""
+        writes = self.metric("tourniquet_api_requests_total", verb="patch")
+        target = self.metric("tourniquet_reconciles_total") + reconciles
+        wait_for(
+            lambda: self.metric("tourniquet_reconciles_total") >= target,
+            timeout=60,
+            what=f"{reconciles} reconciles",
+        )
+        return self.metric("tourniquet_api_requests_total", verb="patch") - writes
+
     def wait_exit(self, timeout: float = 30) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout)

@@ -267,7 +267,7 @@ def test_approval_policy_matches_only_status_updates_of_incidents() -> None:
                 "apiGroups": ["tourniquet.dev"],
                 "apiVersions": ["v1alpha1"],
                 "operations": ["UPDATE"],
-                "resources": ["incidents/status"],
+                "resources": ["incidents", "incidents/status"],
             }
         ]
     }
@@ -282,12 +282,15 @@ def test_approval_policy_checks_only_changed_approvals() -> None:
     assert variables["approversGroup"] == f'"{DEFAULT_APPROVERS_GROUP}"'
     assert "!=" in variables["changed"]
     validations = policy["spec"]["validations"]
-    assert len(validations) == 3
+    assert len(validations) == 4
     for validation in validations:
-        # every check is vacuous unless the approval changed: operator writes pass
-        assert validation["expression"].startswith(("!variables.approving", "!variables.changed"))
+        # every check is vacuous unless the approval changed or the incident is being
+        # resolved: the operator's own writes pass
+        assert validation["expression"].startswith(
+            ("!variables.approving", "!variables.changed", "!variables.resolving")
+        )
         assert "variables.user" in validation["messageExpression"]
-        assert validation["message"].startswith("approval rejected: ")  # if that one fails
+        assert validation["message"].startswith(("approval rejected: ", "resolve rejected: "))
         assert validation["reason"] == "Forbidden"
     assert "'InProgress', 'Succeeded', 'Failed'" in validations[2]["expression"]
 
