@@ -139,6 +139,7 @@ async def _reconcile(
     replicasets: kopf.Index[str, Any],
 ) -> None:
     flow.declare(d)
+    flow.forget_cleared_approval(d)
     if flow.suspect_may_change(d):
         selector = (d.spec.get("scope") or {}).get("selector")
         found = find_suspect(

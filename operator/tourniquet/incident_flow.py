@@ -349,6 +349,7 @@ def offer_undo(d: Draft, found: Suspect) -> None:
         "message": message,
     }
     d.condition(APPROVED, False, NO_APPROVAL, message)
+    d.condition(MITIGATED, False, "NotStarted", "no mitigation has started")
 
 
 def _answering(d: Draft) -> dict[str, Any]:
@@ -373,14 +374,26 @@ def refuse(d: Draft, refusal: Refusal) -> None:
     }
     d.status["mitigation"] = {k: v for k, v in d.status["mitigation"].items() if v is not None}
     answer(d)
+    # Numbered: the same approval may be refused again after the IC clears and re-approves,
+    # and each refusal is its own entry and Event.
+    ordinal = 1 + sum(1 for e in d.status.get("timeline") or [] if e.get("kind") == "UndoRefused")
+    who = (d.approval or {}).get("approvedBy", "nobody")
+    revision = (d.approval or {}).get("revision", "?")
     d.record(
         "UndoRefused",
-        f"undo refused ({refusal.reason}): {refusal.message}",
+        f"undo refused (#{ordinal}, {refusal.reason}) for the approval by {who} of revision "
+        f"{revision}: {refusal.message}",
         event=refusal.reason,
         warning=True,
     )
     d.condition(MITIGATED, False, refusal.reason, refusal.message)
     d.observe("rollback", result="refused", reason=refusal.reason)
+
+
+def forget_cleared_approval(d: Draft) -> None:
+    """Clearing status.approval resets what was answered, so approving again acts."""
+    if d.approval is None:
+        d.status.pop("answeredApproval", None)
 
 
 def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str) -> None:

@@ -259,7 +259,7 @@ def _refused(cluster: Cluster, namespace: str, reason: str) -> dict[str, Any]:
         f"Refused {reason}",
     )
     refusals = [e for e in status(incident)["timeline"] if e["kind"] == "UndoRefused"]
-    assert [e for e in refusals if f"({reason})" in e["message"]], refusals
+    assert [e for e in refusals if f"{reason})" in e["message"]], refusals
     assert condition(incident, "Mitigated")["reason"] == reason
     events = cluster.kubectl(
         "get",
