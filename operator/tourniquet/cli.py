@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from tourniquet import alert_settings, runbook_cli
 from tourniquet.settings import Settings
 
 
@@ -56,17 +57,41 @@ def _parser() -> argparse.ArgumentParser:
         help="how often open incidents are re-checked [%(default)s]",
     )
     run.add_argument(
+        "--followup-seconds",
+        type=float,
+        default=defaults.followup_seconds,
+        help="how often resolved incidents are checked for postmortem deadlines [%(default)s]",
+    )
+    run.add_argument(
+        "--policy-configmap",
+        default=defaults.policy_configmap,
+        metavar="NAMESPACE/NAME",
+        help="severity policy ConfigMap (key policy.yaml); default: the built-in playbook",
+    )
+    run.add_argument(
+        "--policy-refresh-seconds",
+        type=float,
+        default=defaults.policy_refresh_seconds,
+        help="how often the policy ConfigMap is re-read [%(default)s]",
+    )
+    run.add_argument(
         "--peering",
         metavar="NAME",
         help="coordinate several replicas through this KopfPeering "
         "(default: standalone, one replica)",
     )
     run.add_argument("-v", "--verbose", action="store_true")
+    alert_settings.add_run_arguments(run)
+    runbook_cli.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "runbooks":
+        sys.exit(runbook_cli.main(args))
+    alert_settings.check(parser, args)
     # The handlers read their settings at import, from the environment.
     os.environ.update(
         {
@@ -77,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             else "",
             "TOURNIQUET_ROLLOUT_TIMEOUT": str(args.rollout_timeout),
             "TOURNIQUET_RESYNC_SECONDS": str(args.resync_seconds),
+            "TOURNIQUET_FOLLOWUP_SECONDS": str(args.followup_seconds),
+            "TOURNIQUET_POLICY_CONFIGMAP": args.policy_configmap,
+            "TOURNIQUET_POLICY_REFRESH_SECONDS": str(args.policy_refresh_seconds),
+            **alert_settings.to_env(args, args.namespace),
         }
     )
     logging.basicConfig(
@@ -90,13 +119,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import kopf
 
-    import tourniquet.handlers  # noqa: F401  (registers the handlers)
+    from tourniquet import handlers  # registers the handlers
 
     kopf.run(
         standalone=args.peering is None,
         peering_name=args.peering,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
+        ready_flag=handlers.READY,
     )
 
 

@@ -9,28 +9,38 @@ idempotent `reconcile`, which writes nothing when nothing changed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import kopf
 
-from tourniquet import faults, metrics
+from tourniquet import faults, metrics, notify, playbook, postmortem, runbooks
 from tourniquet import incident_flow as flow
+from tourniquet.clock import format_time
 from tourniquet.guards import Refusal, UndoRequest, check_undo
 from tourniquet.kube import ApiException, Kube, load_config
-from tourniquet.metrics import OPEN_INCIDENTS, MetricsServer
+from tourniquet.metrics import INCIDENT_STATE, IncidentGauges, MetricsServer
 from tourniquet.models import GROUP, VERSION
+from tourniquet.policy_watch import PolicyWatch
 from tourniquet.projections import DeploymentView, ReplicaSetView, deployment_view, replicaset_view
 from tourniquet.rollback import UndoPlan
 from tourniquet.rollout_status import rollout_status
+from tourniquet.runbook_handlers import RUNBOOKS  # also registers their handlers
+from tourniquet.selectors import selector_string
 from tourniquet.settings import FINALIZER, INCIDENTS, Settings
+from tourniquet.severity_policy import SeverityPolicy, SeverityRule
 from tourniquet.suspect import find_suspect
 
 log = logging.getLogger("tourniquet")
 
 SETTINGS = Settings.from_env()
+# Set by kopf once its watches and indexes are up (kopf.run's ready_flag): /readyz.
+READY = threading.Event()
 OPEN_PHASES = ("Declared", "Mitigating", "Mitigated")
 
 
@@ -50,7 +60,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     load_config()
     memo.kube = Kube()
     memo.locks = {}
-    memo.server = MetricsServer(SETTINGS.metrics_addr, ready=lambda: True)
+    memo.superseded = {}
+    memo.http = aiohttp.ClientSession()
+    memo.policy = PolicyWatch(SETTINGS.policy_configmap, SETTINGS.policy_refresh_seconds)
+    await memo.policy.refresh(memo.kube)
+    memo.policy_task = asyncio.create_task(memo.policy.run(memo.kube))
+    memo.server = MetricsServer(SETTINGS.metrics_addr, ready=READY.is_set)
     await memo.server.start()
     log.info("metrics and probes on http://%s/metrics (/healthz, /readyz)", SETTINGS.metrics_addr)
     if SETTINGS.trust_unverified_approvals:
@@ -61,6 +76,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    memo.policy_task.cancel()
+    await memo.http.close()
     await memo.server.stop()
 
 
@@ -85,10 +102,18 @@ def _is_live(body: kopf.Body, **_: Any) -> bool:
 
 
 def _needs_resync(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
-    # Open incidents watch for newer rollouts; an undo in flight is followed to the end.
+    """Open incidents watch for newer rollouts and deadlines; an undo in flight is
+    followed to the end."""
     in_flight = (status.get("mitigation") or {}).get("result") == "InProgress"
-    return _is_live(body) and (
-        not spec.get("resolved") or in_flight or not status.get("resolvedAt")
+    return _is_live(body) and (not status.get("resolvedAt") or in_flight)
+
+
+def _needs_followup(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    """Resolved incidents still owe a postmortem and its action items: checked slowly."""
+    return (
+        _is_live(body)
+        and bool(status.get("resolvedAt"))
+        and not _needs_resync(body=body, spec=spec, status=status)
     )
 
 
@@ -106,10 +131,18 @@ async def incident_resync(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> No
     )
 
 
+@kopf.timer(GROUP, VERSION, INCIDENTS, interval=SETTINGS.followup_seconds, when=_needs_followup)
+async def incident_followup(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    await reconcile(
+        body, memo, kwargs["deployments_by_namespace"], kwargs["replicasets_by_namespace"]
+    )
+
+
 @kopf.on.delete(GROUP, VERSION, INCIDENTS, optional=True)
 def incident_deleted(uid: str, memo: kopf.Memo, **_: Any) -> None:
-    OPEN_INCIDENTS.set(uid, None)
+    INCIDENT_STATE.set(uid, None)
     memo.locks.pop(uid, None)
+    memo.superseded.pop(uid, None)
 
 
 async def reconcile(
@@ -122,6 +155,10 @@ async def reconcile(
     async with memo.locks.setdefault(uid, asyncio.Lock()):
         metrics.RECONCILES.inc()
         draft = flow.Draft(body, datetime.now(UTC))
+        if draft.resource_version in memo.superseded.get(uid, ()):
+            # This reconcile waited for the lock while a newer version was written; it
+            # would decide on stale status. The event for the newer version follows.
+            return
         try:
             await _reconcile(draft, memo, deployments, replicasets)
         except Exception as exc:  # one bad object must never take the operator down
@@ -138,14 +175,22 @@ async def _reconcile(
     deployments: kopf.Index[str, Any],
     replicasets: kopf.Index[str, Any],
 ) -> None:
+    policy = memo.policy.policy
     flow.declare(d)
+    runbooks.link_runbook(d, RUNBOOKS)
     flow.forget_cleared_approval(d)
+    rule = playbook.apply_policy(d, policy)
+    playbook.observe_roles(d)
+    playbook.acknowledge(d, rule)
+    await _forward_updates(d, memo, policy, rule)
+    playbook.track_comms(d, policy, rule)
     if flow.suspect_may_change(d):
         selector = (d.spec.get("scope") or {}).get("selector")
         found = find_suspect(
             deployments.get(d.namespace, []), replicasets.get(d.namespace, []), selector
         )
         flow.identify_suspect(d, found)
+    playbook.track_checklist(d, policy)
     if flow.second_approval(d):
         flow.refuse_second_undo(d)
     if flow.awaiting_undo(d) or _paused_refusal_cleared(d, deployments):
@@ -154,9 +199,73 @@ async def _reconcile(
     in_flight = (d.mitigation or {}).get("result") == "InProgress"
     if in_flight and not await _follow(d, memo, deployments):
         return
+    await _wrap_up(d, memo, deployments)
+
+
+async def _wrap_up(d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any]) -> None:
+    """The all-clear, the postmortem, the phase; then one status write."""
     flow.resolve(d)
+    playbook.track_postmortem(d, playbook.rule_for(d, memo.policy.policy))
     flow.finish(d)
+    await _write_postmortem(d, memo)
     await _commit(d, memo, deployments)
+
+
+async def _forward_updates(
+    d: flow.Draft, memo: kopf.Memo, policy: SeverityPolicy, rule: SeverityRule
+) -> None:
+    """Comms updates go to every webhook the policy names for this severity, at least
+    once: a failed delivery is reported, never blocks the record."""
+    pending = playbook.new_updates(d)
+    if not pending:
+        return
+    targets = [
+        t for t in policy.notifications if t.severities is None or d.severity in t.severities
+    ]
+    incident = d.snapshot()
+    for _, update in pending:
+        update = {**update, "at": update.get("at") or format_time(d.now)}
+        if playbook.is_drill(d):
+            update["message"] = f"[DRILL] {update.get('message', '')}"
+        for target in targets:
+            build = notify.slack_payload if target.format == "slack" else notify.json_payload
+            result = await notify.deliver(memo.http, target, build(update, incident, rule))
+            metrics.NOTIFICATIONS.labels(
+                target=target.name, result="delivered" if result.ok else "failed"
+            ).inc()
+            if not result.ok:
+                d.notify(
+                    "NotificationFailed",
+                    f"comms update not delivered to {target.name}: {result.error}",
+                    warning=True,
+                )
+    playbook.record_updates(d, len(pending))
+
+
+async def _write_postmortem(d: flow.Draft, memo: kopf.Memo) -> None:
+    """The blameless draft, in a ConfigMap owned by the Incident; rewritten only when
+    its content changes."""
+    state = d.status.get("postmortem")
+    if not isinstance(state, dict):
+        return
+    markdown = postmortem.render(d.snapshot(), now=d.now)
+    # The "Generated at" line changes every time; the content is what counts.
+    content = "\n".join(ln for ln in markdown.splitlines() if not ln.startswith("| Generated at"))
+    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    old = d.old.get("postmortem") or {}
+    if old.get("digest") == digest:
+        state.update(digest=digest, renderedAt=old.get("renderedAt"))
+        return
+    await memo.kube.apply_configmap(d.namespace, postmortem.configmap(d.snapshot(), markdown))
+    if not old.get("digest"):
+        d.record(
+            "PostmortemDrafted",
+            f"blameless postmortem draft in configmap/{state['configMap']}; print it with "
+            f"kubectl get configmap {state['configMap']} -n {d.namespace} "
+            "-o jsonpath='{.data.postmortem\\.md}'",
+            event="PostmortemDrafted",
+        )
+    state.update(digest=digest, renderedAt=format_time(d.now))
 
 
 def _paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) -> bool:
@@ -175,9 +284,7 @@ async def _undo(d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any
     outcome, deployment = await _check(d, memo, mitigation=d.mitigation)
     if isinstance(outcome, Refusal):
         flow.refuse(d, outcome)
-        flow.resolve(d)
-        flow.finish(d)
-        await _commit(d, memo, deployments)
+        await _wrap_up(d, memo, deployments)
         return
     assert deployment is not None
     flow.claim_undo(
@@ -200,7 +307,9 @@ async def _check(
     kube: Kube = memo.kube
     name = (d.suspect or {}).get("deployment")
     deployment = await kube.get_deployment(d.namespace, name) if name else None
-    replicasets = await kube.list_replicasets(d.namespace) if deployment else []
+    replicasets = (
+        await kube.list_replicasets(d.namespace, selector_string(deployment)) if deployment else []
+    )
     verified = (
         await kube.approval_policy_enforced(SETTINGS.approval_policy) if d.approval else False
     )
@@ -237,8 +346,9 @@ async def _send_undo(
         plan.from_revision,
         plan.to_revision,
     )
+    drill = playbook.is_drill(d)
     try:
-        await kube.json_patch_deployment(d.namespace, name, plan.patch)
+        await kube.json_patch_deployment(d.namespace, name, plan.patch, dry_run=drill)
     except ApiException as exc:
         if exc.status not in (409, 422):
             raise
@@ -250,7 +360,10 @@ async def _send_undo(
             flow.undo_failed(d, "UndoRejected", f"the API server rejected the undo: {exc.body}")
     else:
         faults.crash_point("after-undo-patch")
-        flow.undo_patched(d)
+        if drill:
+            flow.drill_rehearsed(d)
+        else:
+            flow.undo_patched(d)
     flow.finish(d)
     await _commit(d, memo, deployments)
 
@@ -262,7 +375,7 @@ async def _follow(d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, A
     mitigation = d.mitigation or {}
     deployment = await kube.get_deployment(d.namespace, str(mitigation.get("deployment")))
     if not mitigation.get("patchedAt"):
-        replicasets = await kube.list_replicasets(d.namespace)
+        replicasets = await kube.list_replicasets(d.namespace, selector_string(deployment))
         landed = flow.undo_landed(mitigation, d.suspect, deployment, replicasets)
         if landed is False:
             outcome, fresh = await _check(d, memo, mitigation=None)
@@ -303,10 +416,17 @@ async def _commit(
     """Write the draft with the resourceVersion it was read at as precondition, then
     post its Events and observe its metrics: only what is written is announced.
     Returns the Incident as written, or None when it changed in the meantime."""
-    OPEN_INCIDENTS.set(d.uid, d.severity if d.status.get("phase") in OPEN_PHASES else None)
+    INCIDENT_STATE.set(d.uid, _gauges(d))
     patch = d.patch()
     if not patch:
         return d.snapshot()
+    log.debug(
+        "%s/%s: status write at %s: %s",
+        d.namespace,
+        d.name,
+        d.resource_version,
+        {k: (v if v is None or k in ("phase",) else "...") for k, v in patch.items()},
+    )
     kube: Kube = memo.kube
     try:
         written = await kube.patch_incident_status(
@@ -321,6 +441,9 @@ async def _commit(
             )
             return None
         raise
+    superseded = memo.superseded.setdefault(d.uid, [])
+    superseded.append(d.resource_version)
+    del superseded[:-16]
     for notice in d.notices:
         kopf.event(
             _target(notice, d, deployments),
@@ -329,8 +452,25 @@ async def _commit(
             message=notice.message,
         )
     for o in d.observations:
-        metrics.observe(o.kind, d.severity, o.value, o.result, o.reason)
+        metrics.observe(o.kind, d.severity, o.value, o.result, o.reason, drill=playbook.is_drill(d))
     return written
+
+
+def _gauges(d: flow.Draft) -> IncidentGauges:
+    pm = d.status.get("postmortem") or {}
+    postmortem_overdue = any(
+        c.get("type") == playbook.POSTMORTEM_COMPLETE and c.get("reason") == "PostmortemOverdue"
+        for c in d.status.get("conditions") or []
+    )
+    return IncidentGauges(
+        severity=d.severity,
+        drill=playbook.is_drill(d),
+        open=d.status.get("phase") in OPEN_PHASES,
+        comms_overdue=bool((d.status.get("comms") or {}).get("overdue")),
+        postmortem_overdue=postmortem_overdue,
+        action_items_open=int(pm.get("actionItemsOpen") or 0),
+        action_items_overdue=int(pm.get("actionItemsOverdue") or 0),
+    )
 
 
 def _target(notice: flow.Notice, d: flow.Draft, deployments: kopf.Index[str, Any]) -> Any:

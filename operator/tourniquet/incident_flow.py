@@ -451,6 +451,20 @@ def undo_patched(d: Draft, *, recovered: bool = False) -> None:
     )
 
 
+def drill_rehearsed(d: Draft) -> None:
+    """A drill's undo is sent as a server-side dry run: validated and admitted by the API
+    server, stored nowhere. That completes the rehearsal."""
+    mitigation = d.mitigation or {}
+    mitigation["patchedAt"] = format_time(d.now)
+    deployment = mitigation.get("deployment")
+    message = (
+        f"drill: the undo of deployment/{deployment} (revision {mitigation.get('fromRevision')} "
+        f"-> {mitigation.get('toRevision')}) passed the API server as a dry run; nothing changed"
+    )
+    d.record("RolloutUndone", message, event="DrillUndoRehearsed")
+    follow_rollout(d, RolloutStatus(done=True, failed=False, message=message), 0)
+
+
 def undo_failed(d: Draft, reason: str, message: str) -> None:
     """The undo ended without a completed rollout."""
     mitigation = d.mitigation or {}
@@ -566,7 +580,8 @@ def resolve(d: Draft) -> None:
 
 def phase(d: Draft) -> str:
     if d.spec.get("resolved"):
-        return "Resolved"
+        # Closed once the postmortem is complete (see playbook.track_postmortem).
+        return "Closed" if d.status.get("closedAt") else "Resolved"
     result = (d.mitigation or {}).get("result")
     if result == "Succeeded":
         return "Mitigated"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import kubernetes
@@ -32,6 +33,7 @@ class Kube:
     def __init__(self, api_client: kubernetes.client.ApiClient | None = None) -> None:
         self._client = api_client or kubernetes.client.ApiClient()
         self._apps = kubernetes.client.AppsV1Api(self._client)
+        self._core = kubernetes.client.CoreV1Api(self._client)
         self._custom = kubernetes.client.CustomObjectsApi(self._client)
         self._admission = kubernetes.client.AdmissionregistrationV1Api(self._client)
 
@@ -55,15 +57,22 @@ class Kube:
             raise
         return dict(self._json(obj))
 
-    async def list_replicasets(self, namespace: str) -> list[dict[str, Any]]:
+    async def list_replicasets(
+        self, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """kubectl lists a Deployment's ReplicaSets by its selector, and so do we."""
+        extra = {"label_selector": label_selector} if label_selector else {}
         obj = await self._call(
-            "list", "replicasets", self._apps.list_namespaced_replica_set, namespace
+            "list", "replicasets", self._apps.list_namespaced_replica_set, namespace, **extra
         )
         return list(self._json(obj).get("items", []))
 
     async def json_patch_deployment(
-        self, namespace: str, name: str, patch: list[dict[str, Any]]
+        self, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool = False
     ) -> dict[str, Any]:
+        """dry_run: the API server validates and admits the patch but stores nothing
+        (drills rehearse the undo this way)."""
+        extra = {"dry_run": "All"} if dry_run else {}
         obj = await self._call(
             "patch",
             "deployments",
@@ -72,8 +81,70 @@ class Kube:
             namespace,
             patch,
             _content_type="application/json-patch+json",
+            **extra,
         )
         return dict(self._json(obj))
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await self._call(
+                "get", "configmaps", self._core.read_namespaced_config_map, name, namespace
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(self._json(obj))
+
+    async def apply_configmap(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create the ConfigMap, or replace its data and labels if it exists."""
+        name = body["metadata"]["name"]
+        try:
+            await self._call(
+                "create", "configmaps", self._core.create_namespaced_config_map, namespace, body
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            await self._call(
+                "patch",
+                "configmaps",
+                self._core.patch_namespaced_config_map,
+                name,
+                namespace,
+                {
+                    "metadata": {"labels": body["metadata"].get("labels", {})},
+                    "data": body.get("data", {}),
+                },
+                _content_type="application/merge-patch+json",
+            )
+
+    async def post_event(
+        self, involved: dict[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """An Event outside kopf's handlers (kopf.event only works inside them)."""
+        meta = involved["metadata"]
+        now = datetime.now(UTC).isoformat()
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "tourniquet"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._call(
+            "create", "events", self._core.create_namespaced_event, meta["namespace"], body
+        )
 
     async def patch_incident_status(
         self, namespace: str, name: str, patch: dict[str, Any]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -32,28 +34,29 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 INCIDENTS_DECLARED = Counter(
     "tourniquet_incidents_declared_total",
-    "Incidents declared, by severity.",
-    ["severity"],
+    'Incidents declared, by severity (drill="true" for game days).',
+    ["severity", "drill"],
     registry=REGISTRY,
 )
 TIME_TO_MITIGATE = Histogram(
     "tourniquet_incident_time_to_mitigate_seconds",
     "From impact start (spec.startedAt) to a Succeeded mitigation.",
-    ["severity"],
+    ["severity", "drill"],
     buckets=DURATION_BUCKETS,
     registry=REGISTRY,
 )
 TIME_TO_RESOLVE = Histogram(
     "tourniquet_incident_time_to_resolve_seconds",
-    "From impact start (spec.startedAt) to the all-clear (spec.resolved): MTTR.",
-    ["severity"],
+    "From impact start (spec.startedAt) to the all-clear (spec.resolved): MTTR. "
+    'Drills carry drill="true" so they never pollute it.',
+    ["severity", "drill"],
     buckets=DURATION_BUCKETS,
     registry=REGISTRY,
 )
 ROLLBACKS = Counter(
     "tourniquet_rollbacks_total",
     "Guarded rollout undos, by result: succeeded, failed, refused.",
-    ["result"],
+    ["result", "drill"],
     registry=REGISTRY,
 )
 ROLLBACK_REASONS = Counter(
@@ -68,6 +71,37 @@ API_REQUESTS = Counter(
     ["verb", "resource"],
     registry=REGISTRY,
 )
+TIME_TO_ACKNOWLEDGE = Histogram(
+    "tourniquet_incident_time_to_acknowledge_seconds",
+    "From declaration to the Incident Commander's acknowledgement.",
+    ["severity", "drill"],
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 14400, 86400),
+    registry=REGISTRY,
+)
+ACKNOWLEDGEMENTS_OVERDUE = Counter(
+    "tourniquet_acknowledgements_overdue_total",
+    "Incidents whose commander had not acknowledged within the severity's response time.",
+    ["severity", "drill"],
+    registry=REGISTRY,
+)
+COMMS_OVERDUE = Counter(
+    "tourniquet_comms_updates_overdue_total",
+    "Times a comms update became overdue per the severity's cadence.",
+    ["severity", "drill"],
+    registry=REGISTRY,
+)
+CHECKLIST_LATE = Counter(
+    "tourniquet_checklist_items_late_total",
+    "First-15-minutes checklist items still open at the deadline.",
+    ["severity", "drill", "item"],
+    registry=REGISTRY,
+)
+NOTIFICATIONS = Counter(
+    "tourniquet_notifications_total",
+    "Comms updates forwarded to notification webhooks, by target and result.",
+    ["target", "result"],
+    registry=REGISTRY,
+)
 RECONCILES = Counter(
     "tourniquet_reconciles_total",
     "Incident reconciliations (events and resyncs); most write nothing.",
@@ -80,54 +114,116 @@ RECONCILE_ERRORS = Counter(
 )
 
 
-class OpenIncidents(Collector):
-    """`tourniquet_incidents_open`: counted from what the operator sees now, not accumulated."""
+@dataclass(frozen=True)
+class IncidentGauges:
+    """What one incident contributes to the gauges right now."""
+
+    severity: str
+    drill: bool = False
+    open: bool = True
+    comms_overdue: bool = False
+    postmortem_overdue: bool = False
+    action_items_open: int = 0
+    action_items_overdue: int = 0
+
+
+class IncidentState(Collector):
+    """Gauges counted from what the operator sees now, not accumulated: a restarted
+    operator rebuilds them from the Incidents it lists."""
 
     def __init__(self) -> None:
-        self._severity_by_uid: dict[str, str] = {}
+        self._by_uid: dict[str, IncidentGauges] = {}
 
-    def set(self, uid: str, severity: str | None) -> None:
-        if severity is None:
-            self._severity_by_uid.pop(uid, None)
+    def set(self, uid: str, gauges: IncidentGauges | None) -> None:
+        if gauges is None:
+            self._by_uid.pop(uid, None)
         else:
-            self._severity_by_uid[uid] = severity
+            self._by_uid[uid] = gauges
 
     def collect(self):  # type: ignore[no-untyped-def]
-        family = GaugeMetricFamily(
-            "tourniquet_incidents_open",
-            "Incidents not yet resolved, by severity.",
-            labels=["severity"],
-        )
-        counts = dict.fromkeys(SEVERITIES, 0)
-        for severity in self._severity_by_uid.values():
-            counts[severity] = counts.get(severity, 0) + 1
-        for severity, count in sorted(counts.items()):
-            family.add_metric([severity], count)
-        yield family
+        families = {
+            "open": GaugeMetricFamily(
+                "tourniquet_incidents_open",
+                "Incidents not yet resolved, by severity.",
+                labels=["severity", "drill"],
+            ),
+            "comms": GaugeMetricFamily(
+                "tourniquet_incidents_comms_overdue",
+                "Open incidents whose next comms update is overdue.",
+                labels=["severity", "drill"],
+            ),
+            "postmortem": GaugeMetricFamily(
+                "tourniquet_postmortems_overdue",
+                "Resolved incidents whose postmortem is overdue.",
+                labels=["severity", "drill"],
+            ),
+            "items_open": GaugeMetricFamily(
+                "tourniquet_action_items_open",
+                "Postmortem action items not done.",
+                labels=["severity", "drill"],
+            ),
+            "items_overdue": GaugeMetricFamily(
+                "tourniquet_action_items_overdue",
+                "Postmortem action items past their due date.",
+                labels=["severity", "drill"],
+            ),
+        }
+        counts: dict[str, dict[tuple[str, str], int]] = {k: {} for k in families}
+        for severity in SEVERITIES:
+            for key in counts:
+                counts[key][(severity, "false")] = 0
+        for g in self._by_uid.values():
+            labels = (g.severity, "true" if g.drill else "false")
+            for key, value in (
+                ("open", int(g.open)),
+                ("comms", int(g.comms_overdue)),
+                ("postmortem", int(g.postmortem_overdue)),
+                ("items_open", g.action_items_open),
+                ("items_overdue", g.action_items_overdue),
+            ):
+                counts[key][labels] = counts[key].get(labels, 0) + value
+        for key, family in families.items():
+            for labels, value in sorted(counts[key].items()):
+                family.add_metric(list(labels), value)
+            yield family
 
 
 # Every known label value exported from the start, so rate() and absent() work at zero.
 for _severity in SEVERITIES:
-    INCIDENTS_DECLARED.labels(severity=_severity)
+    INCIDENTS_DECLARED.labels(severity=_severity, drill="false")
 for _result in ("succeeded", "failed", "refused"):
-    ROLLBACKS.labels(result=_result)
+    ROLLBACKS.labels(result=_result, drill="false")
 
-OPEN_INCIDENTS = OpenIncidents()
-REGISTRY.register(OPEN_INCIDENTS)
+INCIDENT_STATE = IncidentState()
+REGISTRY.register(INCIDENT_STATE)
 
 
 def observe(
-    kind: str, severity: str, value: float = 1.0, result: str = "", reason: str = ""
+    kind: str,
+    severity: str,
+    value: float = 1.0,
+    result: str = "",
+    reason: str = "",
+    drill: bool = False,
 ) -> None:
     """One place that maps the core's observations onto metric objects."""
+    d = "true" if drill else "false"
     if kind == "declared":
-        INCIDENTS_DECLARED.labels(severity=severity).inc()
+        INCIDENTS_DECLARED.labels(severity=severity, drill=d).inc()
     elif kind == "time_to_mitigate":
-        TIME_TO_MITIGATE.labels(severity=severity).observe(value)
+        TIME_TO_MITIGATE.labels(severity=severity, drill=d).observe(value)
     elif kind == "time_to_resolve":
-        TIME_TO_RESOLVE.labels(severity=severity).observe(value)
+        TIME_TO_RESOLVE.labels(severity=severity, drill=d).observe(value)
+    elif kind == "time_to_acknowledge":
+        TIME_TO_ACKNOWLEDGE.labels(severity=severity, drill=d).observe(value)
+    elif kind == "acknowledgement_overdue":
+        ACKNOWLEDGEMENTS_OVERDUE.labels(severity=severity, drill=d).inc()
+    elif kind == "comms_overdue":
+        COMMS_OVERDUE.labels(severity=severity, drill=d).inc()
+    elif kind == "checklist_item_late":
+        CHECKLIST_LATE.labels(severity=severity, drill=d, item=reason).inc()
     elif kind == "rollback":
-        ROLLBACKS.labels(result=result).inc()
+        ROLLBACKS.labels(result=result, drill=d).inc()
         if reason:
             ROLLBACK_REASONS.labels(result=result, reason=reason).inc()
     else:
@@ -169,3 +265,47 @@ class MetricsServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+# --- alerts in and runbooks (issue 6) ----------------------------------------------------
+
+ALERT_NOTIFICATIONS = Counter(
+    "tourniquet_alert_notifications_total",
+    "Alertmanager webhook notifications accepted, by group status (firing, resolved) and "
+    "outcome (declared, duplicate, recorded, unchanged, unknown).",
+    ["status", "outcome"],
+    registry=REGISTRY,
+)
+ALERT_NOTIFICATIONS_REJECTED = Counter(
+    "tourniquet_alert_notifications_rejected_total",
+    "Alertmanager webhook notifications refused, by reason (unauthorized, malformed, "
+    "too_large, unavailable, failed).",
+    ["reason"],
+    registry=REGISTRY,
+)
+INCIDENTS_FROM_ALERTS = Counter(
+    "tourniquet_incidents_from_alerts_total",
+    "Incidents declared by alert groups, by severity and whether a runbook answered.",
+    ["severity", "runbook"],
+    registry=REGISTRY,
+)
+ALERTS_WITHOUT_RUNBOOK = Counter(
+    "tourniquet_alerts_without_runbook_total",
+    "Alert groups that declared an incident no runbook answers, by alertname: a tuning "
+    "problem, not a paging problem.",
+    ["alertname"],
+    registry=REGISTRY,
+)
+RUNBOOKS = Gauge(
+    "tourniquet_runbooks",
+    "Runbooks the operator sees, by validity (valid=true|false).",
+    ["valid"],
+    registry=REGISTRY,
+)
+for _status in ("firing", "resolved"):
+    for _outcome in ("declared", "duplicate"):
+        ALERT_NOTIFICATIONS.labels(status=_status, outcome=_outcome)
+for _reason in ("unauthorized", "malformed"):
+    ALERT_NOTIFICATIONS_REJECTED.labels(reason=_reason)
+for _valid in ("true", "false"):
+    RUNBOOKS.labels(valid=_valid).set(0)

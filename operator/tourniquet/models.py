@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
+import re2  # RE2: the regular expressions of Alertmanager (Go) and of CEL
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -46,6 +47,27 @@ CONDITION_TYPE_PATTERN = (
 )
 REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 URL_PATTERN = r"^https?://"
+#: A Prometheus label name, as Alertmanager matchers compare them.
+LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+
+# Runbook rules: the API server (CEL) and the operator (pydantic, RE2) say the same.
+LABEL_NAME_MESSAGE = (
+    "label names must be Prometheus label names: a letter or _, then letters, digits or _"
+)
+INVALID_REGEX_MESSAGE = (
+    "operators Matches and NotMatches need a valid RE2 regular expression (the syntax of "
+    "Alertmanager and PromQL; matched against the whole label value)"
+)
+BLANK_QUERY_MESSAGE = "query must be a PromQL expression, not blank"
+#: Bracket pairs a PromQL query must balance: (message word, open, close).
+QUERY_BRACKETS = (
+    ("parentheses", "(", ")"),
+    ("square brackets", "[", "]"),
+    ("braces", "{", "}"),
+)
+SPEC_ALERT_IMMUTABLE_MESSAGE = (
+    "spec.alert records the alert group that declared the incident and cannot be changed"
+)
 
 
 def _cel(rule: str, message: str, **extra: str) -> dict[str, Any]:
@@ -56,6 +78,29 @@ def _cel(rule: str, message: str, **extra: str) -> dict[str, Any]:
 def _int64(**constraints: Any) -> Any:
     """Field metadata for an int64 (Kubernetes' integer format)."""
     return Field(json_schema_extra={"format": "int64"}, **constraints)
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def compile_label_regex(pattern: str) -> Any:
+    """``pattern`` as Alertmanager compiles a regex matcher: RE2, anchored at both ends.
+    Raises ValueError with RE2's own complaint when it is not a valid expression."""
+    try:
+        return re2.compile(f"^(?:{pattern})$", _RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else exc
+        if isinstance(detail, bytes):
+            detail = detail.decode(errors="replace")
+        raise ValueError(f"{INVALID_REGEX_MESSAGE}: {detail}") from None
+
+
+def unbalanced_brackets(query: str) -> list[str]:
+    """The bracket kinds (QUERY_BRACKETS) whose opening and closing counts differ."""
+    return [
+        word for word, open_, close in QUERY_BRACKETS if query.count(open_) != query.count(close)
+    ]
 
 
 # --- reusable constrained types ------------------------------------------------
@@ -139,6 +184,15 @@ class RunbookAction(StrEnum):
 
     ROLLOUT_UNDO = "RolloutUndo"
     MANUAL = "Manual"
+
+
+class AlertMatchOperator(StrEnum):
+    """How an alert matcher compares a label with its value (Alertmanager's =, !=, =~, !~)."""
+
+    EQUALS = "Equals"
+    NOT_EQUALS = "NotEquals"
+    MATCHES = "Matches"
+    NOT_MATCHES = "NotMatches"
 
 
 # --- shared shapes ---------------------------------------------------------------
@@ -275,6 +329,170 @@ class Roles(ApiModel):
     )
 
 
+class RunbookRef(ApiModel):
+    """A Runbook in the Incident's namespace."""
+
+    name: ObjectName = Field(description="The Runbook's name.")
+
+
+AlertLabels = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=253)],
+        Annotated[str, StringConstraints(max_length=1024)],
+    ],
+    Field(max_length=64),
+]
+AlertAnnotations = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=253)],
+        Annotated[str, StringConstraints(max_length=4096)],
+    ],
+    Field(max_length=32),
+]
+
+
+class IncidentAlert(ApiModel):
+    """The Alertmanager alert group that declared the incident (written by the receiver)."""
+
+    receiver: str = Field(
+        min_length=1, max_length=253, description="The Alertmanager receiver that notified."
+    )
+    group_key: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Alertmanager's key of the alert group; re-sent notifications of the "
+        "same group declare no second Incident.",
+    )
+    alertname: str | None = Field(
+        default=None, min_length=1, max_length=253, description="The alertname label."
+    )
+    labels: AlertLabels | None = Field(
+        default=None, description="The labels every alert of the group carries (commonLabels)."
+    )
+    annotations: AlertAnnotations | None = Field(
+        default=None,
+        description="The annotations every alert of the group carries (commonAnnotations), "
+        "e.g. summary and description.",
+    )
+    starts_at: Timestamp | None = Field(
+        default=None, description="When the earliest firing alert of the group started."
+    )
+    generator_url: str | None = Field(
+        default=None,
+        alias="generatorURL",
+        max_length=2048,
+        description="Link to the alert's source, e.g. the Prometheus expression.",
+    )
+    external_url: str | None = Field(
+        default=None,
+        alias="externalURL",
+        max_length=2048,
+        description="Link to the Alertmanager that notified.",
+    )
+    firing: int | None = Field(
+        default=None,
+        ge=0,
+        description="How many alerts of the group were firing when the Incident was declared.",
+        json_schema_extra={"format": "int64"},
+    )
+
+
+class StatusPageState(StrEnum):
+    """What a comms update tells the status page."""
+
+    INVESTIGATING = "Investigating"
+    IDENTIFIED = "Identified"
+    MONITORING = "Monitoring"
+    RESOLVED = "Resolved"
+
+
+UPDATES_APPEND_ONLY_MESSAGE = (
+    "comms updates are append-only: earlier updates cannot be edited or removed"
+)
+CHECKLIST_TICK_FINAL_MESSAGE = "a checklist tick cannot be changed once made"
+DRILL_IMMUTABLE_MESSAGE = "drill cannot change after the incident is declared"
+
+
+class CommsUpdate(ApiModel):
+    """One update to the status page and the incidents channel. Add one with
+    kubectl patch incident NAME --type=json
+    -p '[{"op":"add","path":"/spec/updates/-","value":{"author":"YOU","message":"..."}}]'
+    (the API server checks that author is you)."""
+
+    author: UserName = Field(description="Your own Kubernetes user name.")
+    message: Annotated[str, StringConstraints(min_length=1, max_length=2000)] = Field(
+        description="What users and support should know now, e.g. We are investigating."
+    )
+    at: Timestamp | None = Field(
+        default=None,
+        description="When it was posted (RFC 3339). Omitted: when the operator first saw it.",
+    )
+    status_page: StatusPageState | None = Field(
+        default=None, description="Investigating, Identified, Monitoring or Resolved."
+    )
+
+
+def _tick(description: str) -> Any:
+    return Field(
+        default=None,
+        description=f"{description} Set it to your own user name when done (the API server "
+        "checks); it cannot be changed after.",
+        json_schema_extra={
+            "x-kubernetes-validations": [_cel("self == oldSelf", CHECKLIST_TICK_FINAL_MESSAGE)]
+        },
+    )
+
+
+class ChecklistTicks(ApiModel):
+    """The first-15-minutes items only people can see done. The operator ticks the
+    others itself (commander declared, page acknowledged, severity assigned, most recent
+    deploy identified, rollback considered)."""
+
+    bridge_opened: UserName | None = _tick("The incident bridge (call) is open.")
+    status_page_updated: UserName | None = _tick("The status page says we know.")
+    customer_support_briefed: UserName | None = _tick("Customer support knows what to say.")
+
+
+class ActionItem(ApiModel):
+    """A postmortem follow-up: owned, dated and tracked."""
+
+    title: Title = Field(description="What will be done.")
+    owner: UserName = Field(description="Who does it.")
+    due: Annotated[str, StringConstraints(max_length=10)] = Field(
+        description="Due date, YYYY-MM-DD.",
+        json_schema_extra={"format": "date"},
+    )
+    ticket: Annotated[
+        str, StringConstraints(min_length=1, max_length=2048, pattern=URL_PATTERN)
+    ] = Field(description="Link to the ticket that tracks it (http or https).")
+    done: bool = Field(default=False, description="True once done.")
+
+
+PostmortemText = Annotated[str, StringConstraints(min_length=1, max_length=8192)]
+PostmortemPoint = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class PostmortemInput(ApiModel):
+    """What responders write into the blameless postmortem. The operator renders the
+    draft (configmap NAME-postmortem) and closes the incident once all of it is there."""
+
+    summary: PostmortemText | None = Field(default=None, description="What happened, briefly.")
+    impact: PostmortemText | None = Field(default=None, description="Who saw what, for how long.")
+    root_causes: Annotated[list[PostmortemPoint], Field(max_length=32)] | None = Field(
+        default=None,
+        description="Contributing factors (systems and processes, never 'human error').",
+    )
+    went_well: Annotated[list[PostmortemPoint], Field(max_length=32)] | None = Field(
+        default=None, description="What went well."
+    )
+    went_poorly: Annotated[list[PostmortemPoint], Field(max_length=32)] | None = Field(
+        default=None, description="What went poorly."
+    )
+    action_items: Annotated[list[ActionItem], Field(max_length=64)] | None = Field(
+        default=None, description="Follow-ups, each with owner, due date and ticket link."
+    )
+
+
 class IncidentSpec(ApiModel):
     """What the humans declare about the incident."""
 
@@ -315,6 +533,49 @@ class IncidentSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [_cel("self || !oldSelf", RESOLVED_IS_FINAL_MESSAGE)]
         },
+    )
+    runbook_ref: RunbookRef | None = Field(
+        default=None,
+        description="The Runbook for this incident, in the same namespace: its diagnostic "
+        "queries, mitigations, owners and links are copied to status.runbook at once. Set by "
+        "the alert receiver when a Runbook answers the alert.",
+    )
+    alert: IncidentAlert | None = Field(
+        default=None,
+        description="The Alertmanager alert group that declared this incident (set by the "
+        "alert receiver; cannot be changed).",
+        json_schema_extra={
+            "x-kubernetes-validations": [_cel("self == oldSelf", SPEC_ALERT_IMMUTABLE_MESSAGE)]
+        },
+    )
+    drill: bool = Field(
+        default=False,
+        description="A game-day drill: the whole playbook runs, the undo is sent as a "
+        'server-side dry run, and metrics carry drill="true" so MTTR stays clean.',
+        json_schema_extra={
+            "x-kubernetes-validations": [_cel("self == oldSelf", DRILL_IMMUTABLE_MESSAGE)]
+        },
+    )
+    updates: Annotated[list[CommsUpdate], Field(max_length=100)] = Field(
+        # Present (empty) by default, so `kubectl patch --type=json` can add to /spec/updates/-.
+        default_factory=list,
+        description="Comms updates, oldest first, forwarded to the notification webhooks of "
+        "the severity policy. Append-only.",
+        json_schema_extra={
+            "default": [],
+            "x-kubernetes-validations": [
+                _cel(
+                    "oldSelf.all(u, u in self) && self.size() >= oldSelf.size()",
+                    UPDATES_APPEND_ONLY_MESSAGE,
+                )
+            ],
+        },
+    )
+    checklist: ChecklistTicks | None = Field(
+        default=None, description="First-15-minutes items ticked by responders."
+    )
+    postmortem: PostmortemInput | None = Field(
+        default=None, description="The blameless postmortem, written by responders."
     )
 
     @model_validator(mode="after")
@@ -419,6 +680,90 @@ class TimelineEntry(ApiModel):
     )
 
 
+class Acknowledgement(ApiModel):
+    """The Incident Commander took the page. Written only by the commander:
+    kubectl patch incident NAME --subresource=status --type=merge
+    -p '{"status":{"acknowledgement":{"by":"YOU"}}}'"""
+
+    by: UserName = Field(description="Your own user name (the API server checks).")
+
+
+class PolicyView(ApiModel):
+    """What the severity policy asks of this incident."""
+
+    severity: Severity | None = Field(default=None, description="The severity it applies to.")
+    respond_within_seconds: float | None = Field(
+        default=None, description="The Incident Commander acknowledges within this."
+    )
+    comms_every_seconds: float | None = Field(
+        default=None, description="Comms update cadence. Omitted: no cadence."
+    )
+    page: (
+        Annotated[list[Annotated[str, StringConstraints(max_length=253)]], Field(max_length=16)]
+        | None
+    ) = Field(default=None, description="Who is paged.")
+    status_page: Annotated[str, StringConstraints(max_length=63)] | None = Field(
+        default=None, description="Status page colour: red, yellow, green or none."
+    )
+    channel: Annotated[str, StringConstraints(max_length=253)] | None = Field(
+        default=None, description="Where comms go when there is no status page."
+    )
+
+
+class Deadlines(ApiModel):
+    """When things are due, from the severity policy."""
+
+    acknowledge_by: Timestamp | None = Field(default=None, description="Acknowledge by.")
+    checklist_due: Timestamp | None = Field(
+        default=None, description="The first-15-minutes checklist is done by."
+    )
+
+
+class CommsState(ApiModel):
+    """The comms cadence."""
+
+    delivered: Int64 | None = Field(
+        default=None, description="How many of spec.updates were recorded and forwarded."
+    )
+    updates: Int64 | None = Field(default=None, description="Updates posted so far.")
+    last_update_at: Timestamp | None = Field(default=None, description="The last update.")
+    next_update_due: Timestamp | None = Field(default=None, description="The next one is due.")
+    overdue: bool | None = Field(default=None, description="True while an update is overdue.")
+
+
+class ChecklistState(ApiModel):
+    """One first-15-minutes item."""
+
+    item: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
+        description="Item id, e.g. bridgeOpened."
+    )
+    title: Annotated[str, StringConstraints(max_length=200)] = Field(description="The item.")
+    done: bool = Field(description="Ticked.")
+    at: Timestamp | None = Field(default=None, description="When it was ticked.")
+    by: UserName | None = Field(default=None, description="Who ticked it, when known.")
+    late: bool | None = Field(default=None, description="Still open when the checklist was due.")
+
+
+class PostmortemState(ApiModel):
+    """The postmortem's progress, once the incident is resolved."""
+
+    config_map: ObjectName | None = Field(
+        default=None, description="The ConfigMap holding the rendered draft (postmortem.md)."
+    )
+    due: Timestamp | None = Field(default=None, description="Complete it by.")
+    complete: bool | None = Field(default=None, description="Every section is written.")
+    missing: (
+        Annotated[list[Annotated[str, StringConstraints(max_length=63)]], Field(max_length=16)]
+        | None
+    ) = Field(default=None, description="Sections still to write.")
+    action_items_open: Int64 | None = Field(default=None, description="Action items not done.")
+    action_items_overdue: Int64 | None = Field(default=None, description="Action items past due.")
+    digest: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="Digest of the rendered draft (rewritten when it changes)."
+    )
+    rendered_at: Timestamp | None = Field(default=None, description="Last rendered.")
+
+
 class IncidentStatus(ApiModel):
     """What the operator observed and did. Written by the operator, except approval,
     which only the Incident Commander writes."""
@@ -467,46 +812,163 @@ class IncidentStatus(ApiModel):
     timeline: Annotated[list[TimelineEntry], Field(max_length=200)] | None = Field(
         default=None, description="What happened, in order (the automated scribe)."
     )
+    runbook: "LinkedRunbook | None" = Field(
+        default=None,
+        description="The linked Runbook (spec.runbookRef) as the operator copied it: what to "
+        "check and what to try, at once.",
+    )
+    acknowledgement: Acknowledgement | None = Field(
+        default=None, description="Written only by the Incident Commander to take the page."
+    )
+    acknowledged_at: Timestamp | None = Field(
+        default=None, description="When the operator saw the acknowledgement."
+    )
+    time_to_acknowledge_seconds: float | None = Field(
+        default=None, description="Seconds from declaration to acknowledgement."
+    )
+    closed_at: Timestamp | None = Field(
+        default=None, description="When the postmortem was complete and the incident closed."
+    )
+    policy: PolicyView | None = Field(
+        default=None, description="What the severity policy asks of this incident."
+    )
+    deadlines: Deadlines | None = Field(default=None, description="When things are due.")
+    roles: Roles | None = Field(
+        default=None, description="The roles as last seen (handovers go on the timeline)."
+    )
+    comms: CommsState | None = Field(default=None, description="The comms cadence.")
+    checklist: Annotated[list[ChecklistState], Field(max_length=16)] | None = Field(
+        default=None,
+        description="The first-15-minutes checklist.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["item"]},
+    )
+    postmortem: PostmortemState | None = Field(
+        default=None, description="The postmortem's progress, once resolved."
+    )
 
 
 # --- Runbook --------------------------------------------------------------------
 
 
+LabelName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+"""A Prometheus label name (LABEL_NAME_PATTERN)."""
+PromQL = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+RunbookText = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+def _label_names_rule() -> dict[str, Any]:
+    return _cel(f"self.all(k, k.matches('{LABEL_NAME_PATTERN}'))", LABEL_NAME_MESSAGE)
+
+
+class AlertMatcher(ApiModel):
+    """One label matcher, as in Alertmanager: label, operator and value."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                # A dynamic regex that does not compile makes matches() fail, and the API
+                # server rejects the object with RE2's complaint; a valid one is x || !x.
+                _cel(
+                    "!(self.operator in ['Matches', 'NotMatches'])"
+                    " || ''.matches(self.value) || !''.matches(self.value)",
+                    INVALID_REGEX_MESSAGE,
+                    fieldPath=".value",
+                )
+            ]
+        }
+    )
+
+    label: LabelName = Field(
+        pattern=LABEL_NAME_PATTERN, description="The label to compare, e.g. service."
+    )
+    operator: AlertMatchOperator = Field(
+        description="Equals, NotEquals, Matches or NotMatches (an RE2 regular expression "
+        "matched against the whole label value, as Alertmanager's =~ and !~)."
+    )
+    value: str = Field(
+        max_length=1024,
+        description="The value, or for Matches and NotMatches the regular expression, "
+        "e.g. api|web.",
+    )
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> Self:
+        if self.operator in (AlertMatchOperator.MATCHES, AlertMatchOperator.NOT_MATCHES):
+            compile_label_regex(self.value)
+        return self
+
+
 class AlertRef(ApiModel):
-    """An alert this runbook answers."""
+    """An alert this runbook answers: its alertname, and optionally matchers on its labels.
+    All of them must hold."""
 
     alertname: Annotated[str, StringConstraints(min_length=1, max_length=253)] = Field(
         description="The alertname label of the alert."
     )
     matchers: (
         Annotated[
-            dict[
-                Annotated[str, StringConstraints(min_length=1, max_length=253)],
-                Annotated[str, StringConstraints(max_length=1024)],
-            ],
+            dict[LabelName, Annotated[str, StringConstraints(max_length=1024)]],
             Field(max_length=16),
         ]
         | None
     ) = Field(
         default=None,
-        description="Further labels the alert must carry to match, e.g. {service: api}.",
+        description="Labels the alert must carry with exactly these values, e.g. {service: api}.",
+        json_schema_extra={"x-kubernetes-validations": [_label_names_rule()]},
     )
+    match_expressions: Annotated[list[AlertMatcher], Field(max_length=16)] | None = Field(
+        default=None,
+        description="Further matchers, e.g. {label: env, operator: Matches, value: prod|prod-eu}.",
+    )
+
+    @model_validator(mode="after")
+    def _label_names(self) -> Self:
+        for name in self.matchers or {}:
+            if not re2.fullmatch(LABEL_NAME_PATTERN, name):
+                raise ValueError(f"{LABEL_NAME_MESSAGE}: {name!r}")
+        return self
+
+
+def _query_rules() -> list[Any]:
+    rules: list[Any] = [_cel("self.matches('\\\\S')", BLANK_QUERY_MESSAGE)]
+    for word, open_, close in QUERY_BRACKETS:
+        rules.append(
+            _cel(
+                f"size(self.replace('{open_}', '')) == size(self.replace('{close}', ''))",
+                f"query is not PromQL: unbalanced {word} (every {open_} needs a {close})",
+            )
+        )
+    return rules
 
 
 class Diagnostic(ApiModel):
     """A query to run while diagnosing."""
 
-    description: str = Field(max_length=1024, description="What the query tells you.")
-    query: str = Field(max_length=4096, description="The PromQL query.")
+    description: RunbookText = Field(description="What the query tells you.")
+    query: PromQL = Field(
+        description="The PromQL query, e.g. sum by (route) (rate(http_requests_total"
+        '{code=~"5.."}[5m])). Must be non-blank with balanced (), [] and {}.',
+        json_schema_extra={"x-kubernetes-validations": _query_rules()},
+    )
+
+    @model_validator(mode="after")
+    def _query_shape(self) -> Self:
+        if not self.query.strip():
+            raise ValueError(BLANK_QUERY_MESSAGE)
+        unbalanced = unbalanced_brackets(self.query)
+        if unbalanced:
+            raise ValueError(f"query is not PromQL: unbalanced {', '.join(unbalanced)}")
+        return self
 
 
 class RunbookMitigation(ApiModel):
     """A likely mitigation."""
 
     action: RunbookAction = Field(
-        description="RolloutUndo (the operator can do it on approval) or Manual."
+        description="RolloutUndo (the operator offers the undo of the suspect rollout, done on "
+        "the Incident Commander's approval) or Manual (for humans)."
     )
-    description: str = Field(max_length=1024, description="What to do, and when.")
+    description: RunbookText = Field(description="What to do, and when.")
 
 
 class Link(ApiModel):
@@ -516,31 +978,74 @@ class Link(ApiModel):
     url: str = Field(max_length=2048, pattern=URL_PATTERN, description="An http(s) URL.")
 
 
+Diagnostics = Annotated[list[Diagnostic], Field(max_length=32)]
+RunbookMitigations = Annotated[list[RunbookMitigation], Field(max_length=16)]
+Owners = Annotated[list[UserName], Field(max_length=16)]
+Links = Annotated[list[Link], Field(max_length=16)]
+
+
 class RunbookSpec(ApiModel):
     """One page per alert: what it answers, how to diagnose, how to mitigate, who owns it."""
 
     title: Title = Field(description="What this runbook is about.")
     severity: Severity = Field(
-        description="Default severity of incidents declared from this runbook."
+        description="Severity of incidents declared from the alerts this runbook answers "
+        "(it wins over the alert's severity label)."
     )
     alerts: Annotated[list[AlertRef], Field(max_length=32)] | None = Field(
-        default=None, description="The alerts this runbook answers."
+        default=None,
+        description="The alerts this runbook answers. When several runbooks answer an alert, "
+        "the one with the most matchers wins.",
     )
     scope: Scope | None = Field(
         default=None,
-        description="Where to look for the suspect rollout, as in Incident spec.scope.",
+        description="Where to look for the suspect rollout, as in Incident spec.scope: "
+        "incidents declared from these alerts get it.",
     )
-    diagnostics: Annotated[list[Diagnostic], Field(max_length=32)] | None = Field(
+    roles: Roles | None = Field(
+        default=None,
+        description="Who takes the incident roles when one of these alerts declares an "
+        "incident; SEV1 and SEV2 incidents need a commander (else the operator's "
+        "--alerts-default-commander).",
+    )
+    diagnostics: Diagnostics | None = Field(
         default=None, description="Diagnostic queries, in the order to run them."
     )
-    mitigations: Annotated[list[RunbookMitigation], Field(max_length=16)] | None = Field(
+    mitigations: RunbookMitigations | None = Field(
         default=None, description="Likely mitigations, most likely first."
     )
-    owners: Annotated[list[UserName], Field(max_length=16)] | None = Field(
+    owners: Owners | None = Field(
         default=None, description="Who owns this runbook (user or team names)."
     )
-    links: Annotated[list[Link], Field(max_length=16)] | None = Field(
-        default=None, description="Dashboards, documents, chat channels."
+    links: Links | None = Field(default=None, description="Dashboards, documents, chat channels.")
+
+
+class LinkedRunbook(ApiModel):
+    """A copy of the linked Runbook: what to check and what to try."""
+
+    name: ObjectName = Field(description="The Runbook's name (spec.runbookRef.name).")
+    generation: Int64 | None = Field(
+        default=None, description="The Runbook's .metadata.generation this copy was made from."
+    )
+    title: Title = Field(description="The Runbook's title.")
+    severity: Severity | None = Field(default=None, description="The Runbook's severity.")
+    diagnostics: Diagnostics | None = Field(
+        default=None, description="Diagnostic queries, in the order to run them."
+    )
+    mitigations: RunbookMitigations | None = Field(
+        default=None, description="Likely mitigations, most likely first."
+    )
+    owners: Owners | None = Field(default=None, description="Who owns the runbook.")
+    links: Links | None = Field(default=None, description="Dashboards, documents, chat channels.")
+
+
+class RunbookUse(ApiModel):
+    """An incident that used the runbook."""
+
+    incident: ObjectName = Field(description="The Incident's name (same namespace).")
+    at: Timestamp = Field(description="When the incident linked the runbook.")
+    alertname: str | None = Field(
+        default=None, max_length=253, description="The alert that declared it, if any."
     )
 
 
@@ -551,8 +1056,19 @@ class RunbookStatus(ApiModel):
         default=None, description="The .metadata.generation the operator last acted on."
     )
     conditions: Conditions | None = Field(
-        default=None, description="Standard conditions, one per type."
+        default=None,
+        description="Valid (and Ready): whether the operator accepted the runbook, with the "
+        "reason when not.",
     )
+    used_by: Annotated[list[RunbookUse], Field(max_length=20)] | None = Field(
+        default=None, description="The most recent incidents that used this runbook, oldest first."
+    )
+    last_used_at: Timestamp | None = Field(
+        default=None, description="When an incident last used this runbook."
+    )
+
+
+IncidentStatus.model_rebuild()
 
 
 # --- the custom resources -----------------------------------------------------------
@@ -632,6 +1148,15 @@ RUNBOOK = CustomResource(
     printer_columns=(
         PrinterColumn("Title", "string", ".spec.title", "What the runbook is about."),
         PrinterColumn("Severity", "string", ".spec.severity", "Default severity."),
+        PrinterColumn(
+            "Valid",
+            "string",
+            '.status.conditions[?(@.type=="Valid")].status',
+            "Whether the operator accepted the runbook.",
+        ),
+        PrinterColumn(
+            "Last-Used", "date", ".status.lastUsedAt", "When an incident last used it.", 1
+        ),
         _AGE,
     ),
 )

@@ -62,3 +62,38 @@ def matches(labels: Mapping[str, str] | None, selector: Mapping[str, Any] | None
     if any(result is None for result in results):
         return False
     return all(results)
+
+
+def selector_string(body: Mapping[str, Any] | None) -> str | None:
+    """A Deployment's spec.selector as a labelSelector query (`a=b,c in (d,e),!f`), so
+    a LIST returns only its ReplicaSets; None when it cannot be expressed safely (the
+    caller then lists everything and filters by owner, which is correct, only larger)."""
+    spec = (body or {}).get("spec")
+    selector = spec.get("selector") if isinstance(spec, Mapping) else None
+    if not isinstance(selector, Mapping):
+        return None
+    parts: list[str] = []
+    match_labels = selector.get("matchLabels") or {}
+    if not isinstance(match_labels, Mapping):
+        return None
+    for key, value in sorted(match_labels.items()):
+        if not isinstance(key, str) or not isinstance(value, str):
+            return None
+        parts.append(f"{key}={value}")
+    for requirement in selector.get("matchExpressions") or []:
+        if not isinstance(requirement, Mapping):
+            return None
+        key, operator = requirement.get("key"), requirement.get("operator")
+        values = requirement.get("values") or []
+        if not isinstance(key, str) or not all(isinstance(v, str) for v in values):
+            return None
+        if operator in _SET_OPERATORS and values:
+            word = "in" if operator == "In" else "notin"
+            parts.append(f"{key} {word} ({','.join(sorted(values))})")
+        elif operator == "Exists" and not values:
+            parts.append(key)
+        elif operator == "DoesNotExist" and not values:
+            parts.append(f"!{key}")
+        else:
+            return None
+    return ",".join(parts) or None

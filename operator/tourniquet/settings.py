@@ -29,6 +29,12 @@ class Settings:
     # How often open incidents are re-checked against the in-memory indexes
     # (newer rollouts, rollout progress). Reads no API when nothing changed.
     resync_seconds: float = 2.0
+    # Resolved incidents: postmortem and action-item deadlines are checked this often.
+    followup_seconds: float = 60.0
+    # NAMESPACE/NAME of the severity policy ConfigMap (key policy.yaml); empty: the
+    # built-in playbook. Re-read every policy_refresh_seconds.
+    policy_configmap: str = ""
+    policy_refresh_seconds: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -40,4 +46,11 @@ class Settings:
                 os.environ.get("TOURNIQUET_ROLLOUT_TIMEOUT", cls.rollout_timeout_seconds)
             ),
             resync_seconds=float(os.environ.get("TOURNIQUET_RESYNC_SECONDS", cls.resync_seconds)),
+            followup_seconds=float(
+                os.environ.get("TOURNIQUET_FOLLOWUP_SECONDS", cls.followup_seconds)
+            ),
+            policy_configmap=os.environ.get("TOURNIQUET_POLICY_CONFIGMAP", cls.policy_configmap),
+            policy_refresh_seconds=float(
+                os.environ.get("TOURNIQUET_POLICY_REFRESH_SECONDS", cls.policy_refresh_seconds)
+            ),
         )

@@ -143,6 +143,13 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
             ).stdout,
         ),
     )
+    add_diagnostic(
+        request,
+        lambda: (
+            f"incidents in {name}",
+            cluster.kubectl("get", "incidents", "-n", name, "-o", "yaml", check=False).stdout,
+        ),
+    )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 

@@ -50,6 +50,8 @@ class OperatorProcess:
             f"127.0.0.1:{self.port}",
             "--resync-seconds",
             "0.5",
+            "--followup-seconds",
+            "1",
             *self.args,
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115  (the child owns it)

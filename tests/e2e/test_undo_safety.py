@@ -25,6 +25,7 @@ from incidents import (
 )
 from kubetest import Cluster, wait_for
 from operatorproc import OperatorProcess
+from test_incident_flow import refused_with
 
 StartOperator = Callable[..., OperatorProcess]
 
@@ -51,10 +52,7 @@ def test_a_change_between_approval_and_undo_is_not_overwritten(
     hold.unlink()
 
     incident = wait_incident(
-        cluster,
-        namespace,
-        lambda i: condition(i, "Mitigated").get("reason") == "TargetChanged",
-        "the undo refused with TargetChanged",
+        cluster, namespace, refused_with("TargetChanged"), "the undo refused with TargetChanged"
     )
     refusals = [e for e in status(incident)["timeline"] if e["kind"] == "UndoRefused"]
     assert len(refusals) == 1 and "not overwritten" in refusals[0]["message"]

@@ -15,12 +15,17 @@ from pydantic import Field
 from tourniquet import manifests
 from tourniquet.models import (
     APPROVAL_POLICY_NAME,
+    BLANK_QUERY_MESSAGE,
     COMMANDER_REQUIRED_MESSAGE,
     DEFAULT_APPROVERS_GROUP,
     INCIDENT,
+    INVALID_REGEX_MESSAGE,
+    LABEL_NAME_MESSAGE,
+    LABEL_NAME_PATTERN,
     RESOLVED_IS_FINAL_MESSAGE,
     RESOURCES,
     RUNBOOK,
+    SPEC_ALERT_IMMUTABLE_MESSAGE,
     ApiModel,
     CustomResource,
     IncidentSpec,
@@ -248,6 +253,8 @@ def test_printer_columns() -> None:
     assert columns(RUNBOOK) == [
         ("Title", "string", ".spec.title", 0),
         ("Severity", "string", ".spec.severity", 0),
+        ("Valid", "string", '.status.conditions[?(@.type=="Valid")].status', 0),
+        ("Last-Used", "date", ".status.lastUsedAt", 1),
         ("Age", "date", ".metadata.creationTimestamp", 0),
     ]
 
@@ -282,15 +289,28 @@ def test_approval_policy_checks_only_changed_approvals() -> None:
     assert variables["approversGroup"] == f'"{DEFAULT_APPROVERS_GROUP}"'
     assert "!=" in variables["changed"]
     validations = policy["spec"]["validations"]
-    assert len(validations) == 4
+    assert len(validations) == 7
     for validation in validations:
-        # every check is vacuous unless the approval changed or the incident is being
-        # resolved: the operator's own writes pass
+        # every check is vacuous unless the human's part changed (approval, all-clear,
+        # acknowledgement, new updates or ticks): the operator's own writes pass
         assert validation["expression"].startswith(
-            ("!variables.approving", "!variables.changed", "!variables.resolving")
+            (
+                "!variables.approving",
+                "!variables.changed",
+                "!variables.resolving",
+                "!variables.acknowledging",
+                "variables.addedUpdates.all(",
+                "variables.tickers.all(",
+            )
         )
         assert "variables.user" in validation["messageExpression"]
-        assert validation["message"].startswith(("approval rejected: ", "resolve rejected: "))
+        assert validation["message"].split(" rejected: ")[0] in (
+            "approval",
+            "resolve",
+            "acknowledgement",
+            "comms update",
+            "checklist tick",
+        )
         assert validation["reason"] == "Forbidden"
     assert "'InProgress', 'Succeeded', 'Failed'" in validations[2]["expression"]
 
@@ -395,3 +415,53 @@ def test_module_check_passes_on_this_checkout() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- Runbook rules and the alert fields of the Incident ----------------------------------
+
+
+def test_runbook_matchers_and_queries_are_checked_by_cel() -> None:
+    [regex] = at(RUNBOOK, "spec.alerts.[].matchExpressions.[]")["x-kubernetes-validations"]
+    assert regex["message"] == INVALID_REGEX_MESSAGE
+    assert "''.matches(self.value) || !''.matches(self.value)" in regex["rule"]
+    assert at(RUNBOOK, "spec.alerts.[].matchExpressions.[].label")["pattern"] == (
+        LABEL_NAME_PATTERN
+    )
+    assert at(RUNBOOK, "spec.alerts.[].matchExpressions.[].operator")["enum"] == [
+        "Equals",
+        "NotEquals",
+        "Matches",
+        "NotMatches",
+    ]
+    names, lengths = at(RUNBOOK, "spec.alerts.[].matchers")["x-kubernetes-validations"]
+    assert names["message"] == LABEL_NAME_MESSAGE
+    assert LABEL_NAME_PATTERN in names["rule"]
+    assert lengths["rule"].startswith("self.all(k, size(k)")
+    query = at(RUNBOOK, "spec.diagnostics.[].query")
+    messages = [rule["message"] for rule in query["x-kubernetes-validations"]]
+    assert messages[0] == BLANK_QUERY_MESSAGE
+    assert [m.split("unbalanced ")[1].split(" (")[0] for m in messages[1:]] == [
+        "parentheses",
+        "square brackets",
+        "braces",
+    ]
+    assert "self.replace('(', '')" in query["x-kubernetes-validations"][1]["rule"]
+
+
+def test_incident_alert_fields() -> None:
+    alert = at(INCIDENT, "spec.alert")
+    assert alert["required"] == ["receiver", "groupKey"]
+    assert alert["x-kubernetes-validations"] == [
+        {"rule": "self == oldSelf", "message": SPEC_ALERT_IMMUTABLE_MESSAGE}
+    ]
+    assert at(INCIDENT, "spec.alert.labels")["maxProperties"] == 64
+    assert at(INCIDENT, "spec.alert.annotations")["additionalProperties"]["maxLength"] == 4096
+    assert at(INCIDENT, "spec.runbookRef")["required"] == ["name"]
+    linked = at(INCIDENT, "status.runbook")
+    assert linked["required"] == ["name", "title"]
+    assert linked["properties"]["diagnostics"] == at(RUNBOOK, "spec.diagnostics")
+    assert at(RUNBOOK, "status.usedBy")["maxItems"] == 20
+    assert at(RUNBOOK, "spec.roles") == {
+        **at(INCIDENT, "spec.roles"),
+        "description": at(RUNBOOK, "spec.roles")["description"],
+    }

@@ -7,20 +7,30 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from tourniquet.models import (
+    BLANK_QUERY_MESSAGE,
     COMMANDER_REQUIRED_MESSAGE,
+    INVALID_REGEX_MESSAGE,
+    LABEL_NAME_MESSAGE,
     RESOURCES,
     SELECTOR_VALUES_MESSAGE,
+    AlertMatchOperator,
+    AlertRef,
     Approval,
     Condition,
     ConditionStatus,
+    Diagnostic,
     IncidentSpec,
     IncidentStatus,
     LabelSelector,
+    LinkedRunbook,
     Mitigation,
     MitigationResult,
     Phase,
     RunbookSpec,
+    RunbookStatus,
     Severity,
+    compile_label_regex,
+    unbalanced_brackets,
 )
 
 
@@ -61,7 +71,7 @@ def test_snake_case_names_are_accepted_too() -> None:
 def test_dump_by_alias_is_the_wire_format() -> None:
     spec = IncidentSpec.model_validate(incident_spec())
     wire = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
-    assert wire == {**incident_spec(), "resolved": False}
+    assert wire == {**incident_spec(), "resolved": False, "drill": False, "updates": []}
     assert IncidentSpec.model_validate(wire) == spec
 
 
@@ -289,6 +299,121 @@ def test_runbook_rejects_bad_links_and_actions() -> None:
     with pytest.raises(ValidationError) as exc:
         RunbookSpec.model_validate({**base, "mitigations": [{"action": "Pray", "description": ""}]})
     assert errors(exc)[0][0] == "mitigations.0.action"
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        {"label": "env", "operator": "Equals", "value": "prod"},
+        {"label": "env", "operator": "NotEquals", "value": ""},
+        {"label": "env", "operator": "Matches", "value": "prod|prod-eu"},
+        {"label": "_x1", "operator": "NotMatches", "value": "[[:alpha:]]+"},
+        # not a regex: anything goes
+        {"label": "env", "operator": "Equals", "value": "prod(-eu"},
+    ],
+)
+def test_alert_matchers_that_make_sense(expression: dict[str, Any]) -> None:
+    ref = AlertRef.model_validate({"alertname": "X", "matchExpressions": [expression]})
+    assert ref.match_expressions is not None
+    assert ref.match_expressions[0].operator is AlertMatchOperator(expression["operator"])
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ({"label": "env", "operator": "Matches", "value": "prod(-eu"}, INVALID_REGEX_MESSAGE),
+        # RE2 has no lookaround: the API server (CEL) rejects it, so must we
+        ({"label": "env", "operator": "NotMatches", "value": "(?=x)"}, INVALID_REGEX_MESSAGE),
+        ({"label": "bad-label", "operator": "Equals", "value": "x"}, "should match pattern"),
+        ({"label": "env", "operator": "=~", "value": "x"}, "'Equals', 'NotEquals'"),
+    ],
+)
+def test_alert_matchers_that_do_not(expression: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        AlertRef.model_validate({"alertname": "X", "matchExpressions": [expression]})
+
+
+def test_equality_matcher_keys_must_be_label_names() -> None:
+    AlertRef.model_validate({"alertname": "X", "matchers": {"service": "api", "_a1": ""}})
+    with pytest.raises(ValidationError, match=LABEL_NAME_MESSAGE):
+        AlertRef.model_validate({"alertname": "X", "matchers": {"1service": "api"}})
+
+
+def test_regex_is_anchored_like_alertmanager() -> None:
+    regex = compile_label_regex("api|web")
+    assert regex.search("api") and regex.search("web")
+    assert not regex.search("api-canary") and not regex.search("xweb")
+    with pytest.raises(ValueError, match="missing"):
+        compile_label_regex("(")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'sum by (route) (rate(http_requests_total{code=~"5.."}[5m]))',
+        "up",
+        "vector(1)\n  > 0",
+    ],
+)
+def test_promql_shaped_queries(query: str) -> None:
+    assert Diagnostic(description="d", query=query).query == query
+    assert unbalanced_brackets(query) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("sum(rate(x[5m])", "unbalanced parentheses"),
+        ("rate(x[5m)", "unbalanced square brackets"),
+        ('x{a="b"', "unbalanced braces"),
+        ("  \n ", BLANK_QUERY_MESSAGE),
+        ("", "at least 1 character"),
+    ],
+)
+def test_queries_that_are_not_promql_shaped(query: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Diagnostic(description="d", query=query)
+
+
+def test_runbook_roles_and_linked_copy() -> None:
+    spec = RunbookSpec.model_validate(
+        {"title": "t", "severity": "SEV1", "roles": {"commander": "alice", "comms": "bob"}}
+    )
+    assert spec.roles is not None and spec.roles.commander == "alice"
+    copy = LinkedRunbook.model_validate(
+        {"name": "rb", "title": "t", "diagnostics": [{"description": "d", "query": "up"}]}
+    )
+    status = IncidentStatus.model_validate({"runbook": copy.model_dump(by_alias=True)})
+    assert status.runbook == copy
+
+
+def test_runbook_status_used_by_is_bounded() -> None:
+    use = {"incident": "inc", "at": "2026-11-27T10:00:00Z", "alertname": "X"}
+    RunbookStatus.model_validate({"usedBy": [use] * 20, "lastUsedAt": "2026-11-27T10:00:00Z"})
+    with pytest.raises(ValidationError, match="at most 20 items"):
+        RunbookStatus.model_validate({"usedBy": [use] * 21})
+
+
+def test_incident_from_an_alert() -> None:
+    spec = IncidentSpec.model_validate(
+        incident_spec(
+            runbookRef={"name": "api-high-error-rate"},
+            alert={
+                "receiver": "tourniquet",
+                "groupKey": '{}:{alertname="ApiHighErrorRate"}',
+                "alertname": "ApiHighErrorRate",
+                "labels": {"alertname": "ApiHighErrorRate", "severity": "critical"},
+                "annotations": {"summary": "5xx above 5%"},
+                "startsAt": "2026-11-27T10:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph",
+                "firing": 2,
+            },
+        )
+    )
+    assert spec.runbook_ref is not None and spec.runbook_ref.name == "api-high-error-rate"
+    assert spec.alert is not None and spec.alert.firing == 2
+    with pytest.raises(ValidationError):
+        IncidentSpec.model_validate(incident_spec(alert={"receiver": "r"}))
 
 
 # --- wire names -----------------------------------------------------------------------------

@@ -82,3 +82,34 @@ def test_an_invalid_expression_is_not_masked_by_an_earlier_mismatch() -> None:
     assert not matches(API, {"matchExpressions": [invalid, valid_miss]})
     negated = {"key": "nope", "operator": "DoesNotExist"}
     assert not matches(API, {"matchExpressions": [negated, invalid]})
+
+
+def test_selector_string_renders_a_label_selector_query() -> None:
+    from tourniquet.selectors import selector_string
+
+    deployment = {
+        "spec": {
+            "selector": {
+                "matchLabels": {"app": "api", "tier": "backend"},
+                "matchExpressions": [
+                    {"key": "track", "operator": "In", "values": ["stable", "canary"]},
+                    {"key": "legacy", "operator": "DoesNotExist"},
+                    {"key": "team", "operator": "Exists"},
+                    {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                ],
+            }
+        }
+    }
+    assert selector_string(deployment) == (
+        "app=api,tier=backend,track in (canary,stable),!legacy,team,env notin (dev)"
+    )
+    assert selector_string({"spec": {"selector": {"matchLabels": {"app": "api"}}}}) == "app=api"
+    # Anything it cannot express safely means "no server-side filter", never a wrong one.
+    assert (
+        selector_string(
+            {"spec": {"selector": {"matchExpressions": [{"key": "x", "operator": "In"}]}}}
+        )
+        is None
+    )
+    assert selector_string({"spec": {}}) is None
+    assert selector_string(None) is None
