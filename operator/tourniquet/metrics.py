@@ -10,6 +10,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import (
@@ -23,6 +24,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3")
 # Incident durations: minutes to days.
@@ -32,32 +34,57 @@ DURATION_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 25
 disable_created_metrics()  # type: ignore[no-untyped-call]
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-INCIDENTS_DECLARED = Counter(
+
+class DrillAware(Collector):
+    """One metric family from two metric objects: real incidents' series carry exactly
+    the labels the API contract names (e.g. {severity="SEV1"}), drills' series add
+    drill="true". Dashboards that select {severity=...} keep working, and
+    {drill!="true"} (or the absence of the label) is MTTR without game days."""
+
+    def __init__(self, real: Any, drill: Any) -> None:
+        self.real, self.drill = real, drill
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        for family in self.real.collect():
+            for drills in self.drill.collect():
+                family.samples.extend(drills.samples)
+            yield family
+
+
+def _drill_aware(kind: type[Any], name: str, doc: str, labels: list[str], **kw: Any) -> Any:
+    """The real metric object (registered, merged with its drill twin) and the twin."""
+    real = kind(name, doc, labels, registry=None, **kw)
+    drill = kind(name, doc, [*labels, "drill"], registry=None, **kw)
+    REGISTRY.register(DrillAware(real, drill))
+    return real, drill
+
+
+INCIDENTS_DECLARED, INCIDENTS_DECLARED_DRILL = _drill_aware(
+    Counter,
     "tourniquet_incidents_declared_total",
-    'Incidents declared, by severity (drill="true" for game days).',
-    ["severity", "drill"],
-    registry=REGISTRY,
+    'Incidents declared, by severity (drills: drill="true").',
+    ["severity"],
 )
-TIME_TO_MITIGATE = Histogram(
+TIME_TO_MITIGATE, TIME_TO_MITIGATE_DRILL = _drill_aware(
+    Histogram,
     "tourniquet_incident_time_to_mitigate_seconds",
-    "From impact start (spec.startedAt) to a Succeeded mitigation.",
-    ["severity", "drill"],
+    'From impact start (spec.startedAt) to a Succeeded mitigation (drills: drill="true").',
+    ["severity"],
     buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
 )
-TIME_TO_RESOLVE = Histogram(
+TIME_TO_RESOLVE, TIME_TO_RESOLVE_DRILL = _drill_aware(
+    Histogram,
     "tourniquet_incident_time_to_resolve_seconds",
     "From impact start (spec.startedAt) to the all-clear (spec.resolved): MTTR. "
     'Drills carry drill="true" so they never pollute it.',
-    ["severity", "drill"],
+    ["severity"],
     buckets=DURATION_BUCKETS,
-    registry=REGISTRY,
 )
-ROLLBACKS = Counter(
+ROLLBACKS, ROLLBACKS_DRILL = _drill_aware(
+    Counter,
     "tourniquet_rollbacks_total",
-    "Guarded rollout undos, by result: succeeded, failed, refused.",
-    ["result", "drill"],
-    registry=REGISTRY,
+    'Guarded rollout undos, by result: succeeded, failed, refused (drills: drill="true").',
+    ["result"],
 )
 ROLLBACK_REASONS = Counter(
     "tourniquet_rollback_outcome_reasons_total",
@@ -145,27 +172,27 @@ class IncidentState(Collector):
             "open": GaugeMetricFamily(
                 "tourniquet_incidents_open",
                 "Incidents not yet resolved, by severity.",
-                labels=["severity", "drill"],
+                labels=["severity"],
             ),
             "comms": GaugeMetricFamily(
                 "tourniquet_incidents_comms_overdue",
                 "Open incidents whose next comms update is overdue.",
-                labels=["severity", "drill"],
+                labels=["severity"],
             ),
             "postmortem": GaugeMetricFamily(
                 "tourniquet_postmortems_overdue",
                 "Resolved incidents whose postmortem is overdue.",
-                labels=["severity", "drill"],
+                labels=["severity"],
             ),
             "items_open": GaugeMetricFamily(
                 "tourniquet_action_items_open",
                 "Postmortem action items not done.",
-                labels=["severity", "drill"],
+                labels=["severity"],
             ),
             "items_overdue": GaugeMetricFamily(
                 "tourniquet_action_items_overdue",
                 "Postmortem action items past their due date.",
-                labels=["severity", "drill"],
+                labels=["severity"],
             ),
         }
         counts: dict[str, dict[tuple[str, str], int]] = {k: {} for k in families}
@@ -183,16 +210,21 @@ class IncidentState(Collector):
             ):
                 counts[key][labels] = counts[key].get(labels, 0) + value
         for key, family in families.items():
-            for labels, value in sorted(counts[key].items()):
-                family.add_metric(list(labels), value)
+            for (severity, drill), value in sorted(counts[key].items()):
+                if drill == "true":
+                    family.samples.append(
+                        Sample(family.name, {"severity": severity, "drill": "true"}, value)
+                    )
+                else:
+                    family.add_metric([severity], value)
             yield family
 
 
 # Every known label value exported from the start, so rate() and absent() work at zero.
 for _severity in SEVERITIES:
-    INCIDENTS_DECLARED.labels(severity=_severity, drill="false")
+    INCIDENTS_DECLARED.labels(severity=_severity)
 for _result in ("succeeded", "failed", "refused"):
-    ROLLBACKS.labels(result=_result, drill="false")
+    ROLLBACKS.labels(result=_result)
 
 INCIDENT_STATE = IncidentState()
 REGISTRY.register(INCIDENT_STATE)
@@ -209,11 +241,27 @@ def observe(
     """One place that maps the core's observations onto metric objects."""
     d = "true" if drill else "false"
     if kind == "declared":
-        INCIDENTS_DECLARED.labels(severity=severity, drill=d).inc()
+        if drill:
+            INCIDENTS_DECLARED_DRILL.labels(severity=severity, drill=d).inc()
+        else:
+            INCIDENTS_DECLARED.labels(severity=severity).inc()
     elif kind == "time_to_mitigate":
-        TIME_TO_MITIGATE.labels(severity=severity, drill=d).observe(value)
+        if drill:
+            TIME_TO_MITIGATE_DRILL.labels(severity=severity, drill=d).observe(value)
+        else:
+            TIME_TO_MITIGATE.labels(severity=severity).observe(value)
     elif kind == "time_to_resolve":
-        TIME_TO_RESOLVE.labels(severity=severity, drill=d).observe(value)
+        if drill:
+            TIME_TO_RESOLVE_DRILL.labels(severity=severity, drill=d).observe(value)
+        else:
+            TIME_TO_RESOLVE.labels(severity=severity).observe(value)
+    elif kind == "rollback":
+        if drill:
+            ROLLBACKS_DRILL.labels(result=result, drill=d).inc()
+        else:
+            ROLLBACKS.labels(result=result).inc()
+        if reason:
+            ROLLBACK_REASONS.labels(result=result, reason=reason).inc()
     elif kind == "time_to_acknowledge":
         TIME_TO_ACKNOWLEDGE.labels(severity=severity, drill=d).observe(value)
     elif kind == "acknowledgement_overdue":
@@ -222,10 +270,6 @@ def observe(
         COMMS_OVERDUE.labels(severity=severity, drill=d).inc()
     elif kind == "checklist_item_late":
         CHECKLIST_LATE.labels(severity=severity, drill=d, item=reason).inc()
-    elif kind == "rollback":
-        ROLLBACKS.labels(result=result, drill=d).inc()
-        if reason:
-            ROLLBACK_REASONS.labels(result=result, reason=reason).inc()
     else:
         raise ValueError(f"unknown observation {kind!r}")
 

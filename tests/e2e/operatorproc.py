@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kubetest import REPO, Cluster, wait_for
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def free_port() -> int:
@@ -75,18 +76,17 @@ class OperatorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return str(r.read().decode())
 
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of `name` whose labels include `labels`."""
+    def metric(self, name: str, exact: bool = False, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels` (exactly `labels`
+        with exact=True)."""
         total = 0.0
-        for line in self.metrics().splitlines():
-            if line.startswith("#") or not line.startswith(name):
-                continue
-            series, _, value = line.rpartition(" ")
-            metric, _, label_text = series.partition("{")
-            if metric != name:
-                continue
-            if all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-                total += float(value)
+        for family in text_string_to_metric_families(self.metrics()):
+            for sample in family.samples:
+                if sample.name != name:
+                    continue
+                wanted = all(sample.labels.get(k) == v for k, v in labels.items())
+                if wanted and (not exact or sample.labels == labels):
+                    total += float(sample.value)
         return total
 
     def writes_during(self, reconciles: int) -> float:
