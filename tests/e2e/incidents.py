@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,6 +41,13 @@ def roll_out(
             lambda: revision_of(cluster.get("deployment", name, namespace)) >= wanted,
             what=f"{name} revision {wanted}",
         )
+
+
+def next_second() -> None:
+    """Kubernetes timestamps have one-second resolution: rollouts in the same second tie
+    (Tourniquet then orders them by name). Tests that rely on order cross a second."""
+    start = int(time.time())
+    wait_for(lambda: int(time.time()) > start, timeout=2, interval=0.05, what="the next second")
 
 
 def good_then_bad(

@@ -18,6 +18,7 @@ from incidents import (
     good_then_bad,
     image_of,
     mitigation_is,
+    next_second,
     resolve,
     revisions,
     roll_out,
@@ -46,9 +47,11 @@ def test_suspect_is_the_most_recent_rollout_in_scope(
     roll_out(cluster, namespace, "billing", GOOD, labels=backend)
     roll_out(cluster, namespace, "billing", BAD, labels=backend)
     roll_out(cluster, namespace, "api", GOOD, labels={"app": "api", "tier": "backend"})
+    next_second()
     roll_out(cluster, namespace, "api", BAD, labels={"app": "api", "tier": "backend"})
     # The newest rollout of all is outside the backend selector.
     roll_out(cluster, namespace, "web", GOOD, labels={"app": "web", "tier": "frontend"})
+    next_second()
     roll_out(cluster, namespace, "web", NEWER, labels={"app": "web", "tier": "frontend"})
     start_operator()
 
