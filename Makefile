@@ -11,6 +11,8 @@ CLUSTER := hack/cluster.sh
 LOCAL_KUBECONFIG = $(or $(TOURNIQUET_CACHE),$(HOME)/.cache/tourniquet)/clusters/tourniquet.kubeconfig
 export KUBECONFIG ?= $(LOCAL_KUBECONFIG)
 KUBECTL = $(shell $(CLUSTER) env | sed -n 's/^KWOK_KUBECTL_BINARY=//p' | grep . || echo kubectl)
+HELM = $(shell $(CLUSTER) env | sed -n 's/^HELM_BINARY=//p' | grep . || echo helm)
+CHART := charts/tourniquet
 PYTEST_ARGS ?=
 
 ##@ General
@@ -52,21 +54,25 @@ test-unit: venv ## Unit tests only (pure, no cluster).
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv lint ## Lint, unit tests and e2e tests on the local control plane (built on first use).
+test: venv lint promstack ## Lint, unit tests and e2e tests on the local control plane (built on first use).
 	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
 
+.PHONY: promstack
+promstack: ## Install Prometheus and Alertmanager (Debian packages) for the alert e2e tests, if missing.
+	hack/install-promstack.sh
+
 .PHONY: test-e2e
-test-e2e: venv ## E2e tests only (--cluster=local|kind|existing, see README).
+test-e2e: venv promstack ## E2e tests only (--cluster=local|kind|existing, see README).
 	$(VENV)/bin/pytest tests/e2e -q $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: venv ## Benchmarks: suspect search over large indexes, apply-to-suspect and approval-to-undo latency.
-	$(PY) -m tests.bench $(BENCH_ARGS)
+bench: venv ## Benchmarks with goals: suspect search over large indexes, incident latency on the local control plane (BENCH_ARGS="--runs 5 --skip-cluster").
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 ##@ Local control plane
 
 .PHONY: toolchain
-toolchain: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok once into the cache.
+toolchain: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and helm once into the cache.
 	$(CLUSTER) build
 
 .PHONY: cluster-up
@@ -95,12 +101,27 @@ run: venv ## Run the operator in the foreground against the current kubeconfig (
 	$(PY) -m tourniquet run --all-namespaces
 
 .PHONY: deploy
-deploy: manifests ## Deploy the operator with kustomize (config/default) into the current cluster.
+deploy: manifests ## Deploy the operator with kustomize (config/default: CRDs, RBAC, policy, operator in tourniquet-system).
 	$(KUBECTL) apply -k config/default
+	@echo "next: $(KUBECTL) -n tourniquet-system rollout status deployment/tourniquet (the image must be pullable: see README, Installing)"
 
 .PHONY: undeploy
-undeploy: ## Remove what `make deploy` created.
+undeploy: ## Remove what `make deploy` created, CRDs included (and with them every Incident and Runbook).
 	$(KUBECTL) delete --ignore-not-found -k config/default
+
+.PHONY: helm
+helm: ## Build helm from its pinned Go module into the tool cache (hack/toolchain/helm).
+	$(CLUSTER) build helm
+
+.PHONY: chart-lint
+chart-lint: helm ## helm lint the chart (default values and the namespaced mode).
+	$(HELM) lint --strict $(CHART)
+	$(HELM) lint --strict $(CHART) --set 'watchNamespaces={team-a,team-b}' \
+	  --set metrics.serviceMonitor.enabled=true --set metrics.prometheusRule.enabled=true
+
+.PHONY: chart-test
+chart-test: venv chart-lint ## Chart and kustomize checks: lint, template, server dry-run under Pod Security "restricted", install/uninstall, RBAC.
+	$(VENV)/bin/pytest tests/unit/test_chart.py tests/e2e/test_install.py -q $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: venv ## The whole job on the local control plane: a bad rollout, an incident, approval, undo, MTTR.

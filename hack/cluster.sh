@@ -5,6 +5,8 @@
 # runtime. No Docker, no registry, no downloads at start-up.
 #
 #   hack/cluster.sh build   build (or reuse) every binary, printing progress
+#                           (helm too: the chart's lint, template and install tests);
+#                           `build helm` builds just the named ones
 #   hack/cluster.sh up      build, then start the cluster (idempotent); the last
 #                           line printed is `export KUBECONFIG=<path>`
 #   hack/cluster.sh down    stop and delete the cluster (the cache stays)
@@ -13,8 +15,8 @@
 # A binary named by its kwokctl variable (KWOK_KUBE_APISERVER_BINARY,
 # KWOK_KUBE_CONTROLLER_MANAGER_BINARY, KWOK_KUBE_SCHEDULER_BINARY,
 # KWOK_ETCD_BINARY, KWOK_CONTROLLER_BINARY, KWOK_KUBECTL_BINARY, and
-# KWOKCTL_BINARY) or found on PATH at the pinned version is used instead of
-# building it.
+# KWOKCTL_BINARY; HELM_BINARY for helm) or found on PATH at the pinned version
+# is used instead of building it.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +29,8 @@ bin_dir="$cache_root/toolchain/k8s-v$KUBE_VERSION-etcd-v$ETCD_VERSION-kwok-v$KWO
 cluster_name="${TOURNIQUET_CLUSTER_NAME:-tourniquet}"
 kwok_workdir="$cache_root/kwok"
 kubeconfig="$cache_root/clusters/$cluster_name.kubeconfig"
+# helm is not part of the control plane: its own directory, keyed by its version.
+helm_bin_dir="$cache_root/toolchain/helm-v$HELM_VERSION/bin"
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -39,6 +43,7 @@ components=(
   "kubectl|kubernetes|k8s.io/kubernetes/cmd/kubectl|$KUBE_VERSION|kube"
   "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok|$KWOK_VERSION|kwok"
   "kwokctl|kwok|sigs.k8s.io/kwok/cmd/kwokctl|$KWOK_VERSION|kwok"
+  "helm|helm|helm.sh/helm/v3/cmd/helm|$HELM_VERSION|helm"
 )
 
 env_var_for() {
@@ -50,6 +55,14 @@ env_var_for() {
     kubectl) echo KWOK_KUBECTL_BINARY ;;
     kwok) echo KWOK_CONTROLLER_BINARY ;;
     kwokctl) echo KWOKCTL_BINARY ;;
+    helm) echo HELM_BINARY ;;
+  esac
+}
+
+bin_dir_for() {
+  case "$1" in
+    helm) echo "$helm_bin_dir" ;;
+    *) echo "$bin_dir" ;;
   esac
 }
 
@@ -68,6 +81,21 @@ ldflags_for() {
       echo "-s -w$f" ;;
     kwok)
       echo "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$version -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$KUBE_VERSION" ;;
+    helm)
+      # As helm's own Makefile: the version, and the Kubernetes version that
+      # `helm template` and `helm lint` assume, from the client-go helm builds with.
+      local client_go major minor f=""
+      client_go="$(cd "$toolchain/helm" && GOFLAGS=-mod=mod go list -m -f '{{.Version}}' k8s.io/client-go)"
+      client_go="${client_go#v}"
+      major=$(( ${client_go%%.*} + 1 ))
+      minor="${client_go#*.}"
+      minor="${minor%%.*}"
+      f+=" -X helm.sh/helm/v3/internal/version.version=v$version"
+      f+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+      for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+        f+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+      done
+      echo "-s -w$f" ;;
     *) echo "-s -w" ;;
   esac
 }
@@ -80,6 +108,7 @@ path_binary_at_version() {
   case "$name" in
     kubectl) "$found" version --client 2>/dev/null | grep -q "v$version\$" ;;
     etcd) "$found" --version 2>/dev/null | grep -q "etcd Version: $version\$" ;;
+    helm) "$found" version --short 2>/dev/null | grep -q "^v$version\(+\|\$\)" ;;
     *) "$found" --version 2>/dev/null | grep -qw "v\?$version" ;;
   esac && echo "$found"
 }
@@ -88,14 +117,29 @@ resolve() {
   local name="$1" version="$2" var
   var="$(env_var_for "$name")"
   if [[ -n "${!var:-}" ]]; then echo "${!var}"; return; fi
-  if [[ -x "$bin_dir/$name" ]]; then echo "$bin_dir/$name"; return; fi
+  local dir
+  dir="$(bin_dir_for "$name")"
+  if [[ -x "$dir/$name" ]]; then echo "$dir/$name"; return; fi
   path_binary_at_version "$name" "$version" || echo ""
 }
 
 cmd_build() {
-  mkdir -p "$bin_dir"
-  local total=${#components[@]} i=0 started
-  for entry in "${components[@]}"; do
+  mkdir -p "$bin_dir" "$helm_bin_dir"
+  # With names (`build helm`), only those components; without, every one.
+  local selected=("${components[@]}")
+  if (($#)); then
+    selected=()
+    local want entry found
+    for want in "$@"; do
+      found=""
+      for entry in "${components[@]}"; do
+        [[ "${entry%%|*}" == "$want" ]] && selected+=("$entry") && found=1
+      done
+      [[ -n "$found" ]] || { log "unknown component: $want"; exit 2; }
+    done
+  fi
+  local total=${#selected[@]} i=0 started
+  for entry in "${selected[@]}"; do
     IFS='|' read -r name moddir pkg version kind <<<"$entry"
     i=$((i + 1))
     local have
@@ -106,13 +150,17 @@ cmd_build() {
     fi
     log "[$i/$total] $name v$version: building from pinned Go module (first run only; a few minutes)..."
     started=$(date +%s)
-    local tmp="$bin_dir/.$name.partial"
+    local dir ldflags
+    dir="$(bin_dir_for "$name")"
+    # Unique per build: two concurrent first runs must not clobber each other.
+    local tmp="$dir/.$name.partial.$$"
+    ldflags="$(ldflags_for "$kind" "$version")"
     (cd "$toolchain/$moddir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
-      -ldflags "$(ldflags_for "$kind" "$version")" -o "$tmp" "$pkg")
-    mv "$tmp" "$bin_dir/$name"
-    log "[$i/$total] $name v$version: built in $(( $(date +%s) - started ))s -> $bin_dir/$name"
+      -ldflags "$ldflags" -o "$tmp" "$pkg")
+    mv "$tmp" "$dir/$name"
+    log "[$i/$total] $name v$version: built in $(( $(date +%s) - started ))s -> $dir/$name"
   done
-  log "toolchain ready in $bin_dir ($(du -sh "$bin_dir" | cut -f1))"
+  log "toolchain ready in $bin_dir ($(du -sh "$bin_dir" | cut -f1)) and $helm_bin_dir"
 }
 
 cmd_env() {
@@ -195,9 +243,9 @@ cmd_down() {
 }
 
 case "${1:-}" in
-  build) cmd_build ;;
+  build) shift; cmd_build "$@" ;;
   up) cmd_up ;;
   down) cmd_down ;;
   env) cmd_env ;;
-  *) echo "usage: $0 build|up|down|env" >&2; exit 2 ;;
+  *) echo "usage: $0 build [component...]|up|down|env" >&2; exit 2 ;;
 esac
