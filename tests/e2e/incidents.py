@@ -153,6 +153,36 @@ def approve(
     )
 
 
+def patch_incident(
+    cluster: Cluster,
+    namespace: str,
+    patch: Any,
+    *,
+    as_user: str | None = None,
+    kind: str = "merge",
+    status: bool = False,
+    name: str = "api-errors",
+    check: bool = True,
+) -> Any:
+    """`kubectl patch incident` as a responder types it (status=True: the status
+    subresource, where approvals and acknowledgements go)."""
+    body = patch if isinstance(patch, str) else json.dumps(patch)
+    sub = ["--subresource=status"] if status else []
+    return cluster.kubectl(
+        "patch",
+        "incident",
+        name,
+        "-n",
+        namespace,
+        *sub,
+        f"--type={kind}",
+        "-p",
+        body,
+        as_user=as_user,
+        check=check,
+    )
+
+
 def resolve(
     cluster: Cluster, namespace: str, name: str = "api-errors", as_user: str = "alice"
 ) -> None:

@@ -21,6 +21,7 @@ from incidents import (
     good_then_bad,
     image_of,
     mitigation_is,
+    patch_incident,
     resolve,
     revisions,
     status,
@@ -184,31 +185,21 @@ def test_roles_are_checked_and_handovers_recorded(
     )
 
     # Only the commander acknowledges, in their own name.
-    denied = cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
+    denied = patch_incident(
+        cluster,
         namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
         '{"status":{"acknowledgement":{"by":"mallory"}}}',
         as_user="mallory",
+        status=True,
         check=False,
     )
     assert "acknowledgement rejected" in denied.stderr
-    cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
+    patch_incident(
+        cluster,
         namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
         '{"status":{"acknowledgement":{"by":"alice"}}}',
         as_user="alice",
+        status=True,
     )
     incident = wait_incident(
         cluster, namespace, lambda i: bool(status(i).get("acknowledgedAt")), "acknowledged"
@@ -218,14 +209,9 @@ def test_roles_are_checked_and_handovers_recorded(
     assert op.metric("tourniquet_incident_time_to_acknowledge_seconds_count", severity="SEV2") == 1
 
     # Handover: carol takes operations, bob takes command.
-    cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
+    patch_incident(
+        cluster,
         namespace,
-        "--type=merge",
-        "-p",
         '{"spec":{"roles":{"commander":"bob","operations":"carol"}}}',
         as_user="alice",
     )
@@ -288,17 +274,8 @@ def add_update(
             "value": {"author": author, "message": message, "statusPage": "Investigating"},
         }
     ]
-    return cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
-        namespace,
-        "--type=json",
-        "-p",
-        json.dumps(patch),
-        as_user=as_user,
-        check=check,
+    return patch_incident(
+        cluster, namespace, json.dumps(patch), as_user=as_user, check=check, kind="json"
     )
 
 
@@ -364,16 +341,12 @@ def test_comms_updates_are_validated_forwarded_and_kept_on_cadence(
     assert "CommsUpdate" in timeline_kinds(incident)
 
     # History is append-only: an earlier update cannot be rewritten.
-    rewrite = cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
+    rewrite = patch_incident(
+        cluster,
         namespace,
-        "--type=json",
-        "-p",
         json.dumps([{"op": "replace", "path": "/spec/updates/0/message", "value": "nothing"}]),
         as_user="bob",
+        kind="json",
         check=False,
     )
     assert "append-only" in rewrite.stderr
@@ -411,29 +384,16 @@ def test_checklist_ticks_itself_where_it_can_and_flags_late_items(
         assert item(incident, auto)["done"], auto
     assert not item(incident, "bridgeOpened")["done"]
 
-    forged = cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
+    forged = patch_incident(
+        cluster,
         namespace,
-        "--type=merge",
-        "-p",
         '{"spec":{"checklist":{"bridgeOpened":"bob"}}}',
         as_user="mallory",
         check=False,
     )
     assert "checklist tick rejected" in forged.stderr
-    cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"checklist":{"bridgeOpened":"bob"}}}',
-        as_user="bob",
+    patch_incident(
+        cluster, namespace, '{"spec":{"checklist":{"bridgeOpened":"bob"}}}', as_user="bob"
     )
 
     incident = wait_incident(
@@ -492,17 +452,7 @@ def test_postmortem_is_drafted_completed_and_closes_the_incident(
             }
         }
     }
-    result = cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(bad),
-        check=False,
-    )
+    result = patch_incident(cluster, namespace, json.dumps(bad), check=False)
     assert "spec.postmortem.actionItems[0].ticket: Required value" in result.stderr
 
     complete = {
@@ -534,16 +484,7 @@ def test_postmortem_is_drafted_completed_and_closes_the_incident(
             }
         }
     }
-    cluster.kubectl(
-        "patch",
-        "incident",
-        "api-errors",
-        "-n",
-        namespace,
-        "--type=merge",
-        "-p",
-        json.dumps(complete),
-    )
+    patch_incident(cluster, namespace, json.dumps(complete))
     incident = wait_incident(
         cluster, namespace, lambda i: status(i).get("phase") == "Closed", "Closed"
     )
@@ -590,14 +531,5 @@ def test_a_drill_runs_the_playbook_without_touching_the_deployment(
     assert op.metric("tourniquet_rollbacks_total", exact=True, result="succeeded") == 0
     assert op.metric("tourniquet_rollbacks_total", result="succeeded", drill="true") == 1
     with pytest.raises(KubectlError, match="drill cannot change"):
-        cluster.kubectl(
-            "patch",
-            "incident",
-            "api-errors",
-            "-n",
-            namespace,
-            "--type=merge",
-            "-p",
-            '{"spec":{"drill":false}}',
-        )
+        patch_incident(cluster, namespace, '{"spec":{"drill":false}}')
     assert get_incident(cluster, namespace)["spec"]["drill"] is True
