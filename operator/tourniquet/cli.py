@@ -63,6 +63,13 @@ def _parser() -> argparse.ArgumentParser:
         help="how often resolved incidents are checked for postmortem deadlines [%(default)s]",
     )
     run.add_argument(
+        "--timeline-limit",
+        type=int,
+        default=defaults.timeline_limit,
+        help="entries kept in status.timeline; older ones are archived for the postmortem "
+        "[%(default)s]",
+    )
+    run.add_argument(
         "--policy-configmap",
         default=defaults.policy_configmap,
         metavar="NAMESPACE/NAME",
@@ -103,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "TOURNIQUET_ROLLOUT_TIMEOUT": str(args.rollout_timeout),
             "TOURNIQUET_RESYNC_SECONDS": str(args.resync_seconds),
             "TOURNIQUET_FOLLOWUP_SECONDS": str(args.followup_seconds),
+            "TOURNIQUET_TIMELINE_LIMIT": str(max(10, min(args.timeline_limit, 200))),
             "TOURNIQUET_POLICY_CONFIGMAP": args.policy_configmap,
             "TOURNIQUET_POLICY_REFRESH_SECONDS": str(args.policy_refresh_seconds),
             **alert_settings.to_env(args, args.namespace),

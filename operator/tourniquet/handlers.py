@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -154,7 +155,7 @@ async def reconcile(
     uid = str(body.metadata.uid)
     async with memo.locks.setdefault(uid, asyncio.Lock()):
         metrics.RECONCILES.inc()
-        draft = flow.Draft(body, datetime.now(UTC))
+        draft = flow.Draft(body, datetime.now(UTC), SETTINGS.timeline_limit)
         if draft.resource_version in memo.superseded.get(uid, ()):
             # This reconcile waited for the lock while a newer version was written; it
             # would decide on stale status. The event for the newer version follows.
@@ -164,7 +165,7 @@ async def reconcile(
         except Exception as exc:  # one bad object must never take the operator down
             metrics.RECONCILE_ERRORS.inc()
             log.exception("reconciling %s/%s failed", draft.namespace, draft.name)
-            failed = flow.Draft(body, datetime.now(UTC))
+            failed = flow.Draft(body, datetime.now(UTC), SETTINGS.timeline_limit)
             flow.failed_reconcile(failed, f"{type(exc).__name__}: {exc}")
             await _commit(failed, memo, deployments)
 
@@ -248,7 +249,7 @@ async def _write_postmortem(d: flow.Draft, memo: kopf.Memo) -> None:
     state = d.status.get("postmortem")
     if not isinstance(state, dict):
         return
-    markdown = postmortem.render(d.snapshot(), now=d.now)
+    markdown = postmortem.render(d.snapshot(), archived_timeline=archived_timeline(d), now=d.now)
     # The "Generated at" line changes every time; the content is what counts.
     content = "\n".join(ln for ln in markdown.splitlines() if not ln.startswith("| Generated at"))
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
@@ -335,7 +336,7 @@ async def _send_undo(
     memo: kopf.Memo,
     deployments: kopf.Index[str, Any],
 ) -> None:
-    d = flow.Draft(claimed, datetime.now(UTC))
+    d = flow.Draft(claimed, datetime.now(UTC), SETTINGS.timeline_limit)
     name = str((d.mitigation or {}).get("deployment"))
     await faults.hold_point("before-undo-patch")
     log.info(
@@ -417,6 +418,8 @@ async def _commit(
     post its Events and observe its metrics: only what is written is announced.
     Returns the Incident as written, or None when it changed in the meantime."""
     INCIDENT_STATE.set(d.uid, _gauges(d))
+    if d.archived and await _archive_timeline(d, memo):
+        return None  # the Incident changed (its archive); the next event writes the status
     patch = d.patch()
     if not patch:
         return d.snapshot()
@@ -454,6 +457,32 @@ async def _commit(
     for o in d.observations:
         metrics.observe(o.kind, d.severity, o.value, o.result, o.reason, drill=playbook.is_drill(d))
     return written
+
+
+ARCHIVE_ANNOTATION = f"{GROUP}/timeline-archive"
+
+
+def archived_timeline(d: flow.Draft) -> list[dict[str, Any]]:
+    raw = (d.metadata.get("annotations") or {}).get(ARCHIVE_ANNOTATION)
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+async def _archive_timeline(d: flow.Draft, memo: kopf.Memo) -> bool:
+    """Entries spilled out of the bounded status.timeline go to an annotation first, so
+    the postmortem still has the complete timeline. True when the annotation changed."""
+    archive = archived_timeline(d)
+    seen = {(e.get("at"), e.get("kind"), e.get("message")) for e in archive}
+    new = [e for e in d.archived if (e.get("at"), e.get("kind"), e.get("message")) not in seen]
+    if not new:
+        return False
+    await memo.kube.patch_incident_annotations(
+        d.namespace, d.name, {ARCHIVE_ANNOTATION: json.dumps(archive + new, separators=(",", ":"))}
+    )
+    return True
 
 
 def _gauges(d: flow.Draft) -> IncidentGauges:

@@ -56,8 +56,11 @@ class Observation:
 class Draft:
     """The Incident's status as the operator is about to write it."""
 
-    def __init__(self, body: Mapping[str, Any], now: datetime) -> None:
+    def __init__(
+        self, body: Mapping[str, Any], now: datetime, timeline_limit: int = timeline.DEFAULT_LIMIT
+    ) -> None:
         self.now = now
+        self.timeline_limit = timeline_limit
         # One consistent snapshot: kopf's body is a live view that later events update,
         # and a status read at one moment must be written with that moment's
         # resourceVersion as precondition.
@@ -68,6 +71,8 @@ class Draft:
         self.kind = str(body.get("kind", ""))
         self.status: dict[str, Any] = copy.deepcopy(self.old)
         self.notices: list[Notice] = []
+        # Timeline entries moved out of the bounded status, to archive (see timeline.spill).
+        self.archived: list[dict[str, Any]] = []
         self.observations: list[Observation] = []
 
     # -- facts about the incident -------------------------------------------------------
@@ -143,10 +148,14 @@ class Draft:
         after a restart records nothing new: the timeline already holds the entry.
         Returns whether the entry is new."""
         before = self.status.get("timeline") or []
-        self.status["timeline"] = timeline.append(
-            before, timeline.entry(self.now, kind, message, actor)
+        grown = timeline.append(
+            before, timeline.entry(self.now, kind, message, actor), limit=len(before) + 1
         )
-        added: bool = self.status["timeline"] != before
+        added: bool = grown != before
+        self.status["timeline"], spilled = timeline.spill(
+            grown, self.timeline_limit, batch=max(1, self.timeline_limit // 4)
+        )
+        self.archived.extend(spilled)
         if event and added:
             self.notify(event, message, warning=warning, deployment=deployment)
         return added

@@ -146,6 +146,22 @@ class Kube:
             "create", "events", self._core.create_namespaced_event, meta["namespace"], body
         )
 
+    async def patch_incident_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> None:
+        await self._call(
+            "patch",
+            "incidents",
+            self._custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            INCIDENTS,
+            name,
+            {"metadata": {"annotations": annotations}},
+            _content_type="application/merge-patch+json",
+        )
+
     async def patch_incident_status(
         self, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:

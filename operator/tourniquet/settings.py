@@ -33,6 +33,9 @@ class Settings:
     followup_seconds: float = 60.0
     # NAMESPACE/NAME of the severity policy ConfigMap (key policy.yaml); empty: the
     # built-in playbook. Re-read every policy_refresh_seconds.
+    # status.timeline keeps this many entries; older ones move to an annotation and still
+    # reach the postmortem.
+    timeline_limit: int = 200
     policy_configmap: str = ""
     policy_refresh_seconds: float = 10.0
 
@@ -49,6 +52,7 @@ class Settings:
             followup_seconds=float(
                 os.environ.get("TOURNIQUET_FOLLOWUP_SECONDS", cls.followup_seconds)
             ),
+            timeline_limit=int(os.environ.get("TOURNIQUET_TIMELINE_LIMIT", cls.timeline_limit)),
             policy_configmap=os.environ.get("TOURNIQUET_POLICY_CONFIGMAP", cls.policy_configmap),
             policy_refresh_seconds=float(
                 os.environ.get("TOURNIQUET_POLICY_REFRESH_SECONDS", cls.policy_refresh_seconds)

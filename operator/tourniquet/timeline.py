@@ -50,3 +50,16 @@ def append(
     if len(result) > limit:
         result = result[:1] + result[len(result) - (limit - 1) :] if limit > 1 else result[:1]
     return result
+
+
+def spill(
+    timeline: Sequence[dict[str, Any]], limit: int = DEFAULT_LIMIT, batch: int = 50
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Keep status.timeline bounded: past `limit`, the oldest entries after the first (the
+    declaration) move out in one batch, to be archived for the postmortem. Batching keeps
+    the archive to one write per `batch` entries rather than one per entry."""
+    entries = list(timeline)
+    if len(entries) <= limit:
+        return entries, []
+    keep_recent = max(1, limit - batch)
+    return entries[:1] + entries[-keep_recent:], entries[1:-keep_recent]

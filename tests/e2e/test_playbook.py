@@ -533,3 +533,52 @@ def test_a_drill_runs_the_playbook_without_touching_the_deployment(
     with pytest.raises(KubectlError, match="drill cannot change"):
         patch_incident(cluster, namespace, '{"spec":{"drill":false}}')
     assert get_incident(cluster, namespace)["spec"]["drill"] is True
+
+
+def test_the_postmortem_keeps_the_whole_timeline_status_keeps_a_bounded_one(
+    cluster: Cluster, namespace: str, people: tuple[str, ...], start_operator: StartOperator
+) -> None:
+    start_operator("--timeline-limit", "12")
+    declare(cluster, namespace, severity="SEV3", commander="alice", updates=[])
+    wait_incident(cluster, namespace, lambda i: bool(status(i).get("checklist")), "declared")
+    updates = [
+        {
+            "op": "add",
+            "path": "/spec/updates/-",
+            "value": {"author": "bob", "message": f"still investigating, round {n}"},
+        }
+        for n in range(1, 21)
+    ]
+    patch_incident(cluster, namespace, updates, as_user="bob", kind="json")
+    incident = wait_incident(
+        cluster,
+        namespace,
+        lambda i: (status(i).get("comms") or {}).get("delivered") == 20,
+        "20 updates recorded",
+    )
+    entries = status(incident)["timeline"]
+    assert len(entries) <= 12
+    assert entries[0]["kind"] == "Declared"  # the declaration always stays
+    assert "Severity assigned" not in [e["message"] for e in entries]
+    archive = json.loads(incident["metadata"]["annotations"]["tourniquet.dev/timeline-archive"])
+    assert any(e["message"] == "Severity assigned" for e in archive)
+
+    resolve(cluster, namespace)
+    incident = wait_incident(
+        cluster,
+        namespace,
+        lambda i: bool((status(i).get("postmortem") or {}).get("digest")),
+        "postmortem drafted",
+    )
+    markdown = cluster.kubectl(
+        "get",
+        "configmap",
+        "api-errors-postmortem",
+        "-n",
+        namespace,
+        "-o",
+        r"jsonpath={.data.postmortem\.md}",
+    ).stdout
+    assert "Severity assigned" in markdown  # archived, yet in the postmortem
+    for n in (1, 20):
+        assert f"still investigating, round {n}" in markdown

@@ -61,3 +61,15 @@ def test_malformed_existing_entries_are_dropped() -> None:
 def test_a_limit_below_one_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         append([], limit=0)
+
+
+def test_spill_moves_the_oldest_entries_out_in_batches() -> None:
+    from tourniquet.timeline import spill
+
+    entries = [{"at": f"t{i}", "kind": "K", "message": str(i)} for i in range(201)]
+    kept, spilled = spill(entries, limit=200, batch=50)
+    assert kept[0]["message"] == "0"  # the declaration stays
+    assert [e["message"] for e in kept[1:]] == [str(i) for i in range(51, 201)]
+    assert [e["message"] for e in spilled] == [str(i) for i in range(1, 51)]
+    assert kept[:1] + spilled + kept[1:] == entries  # nothing lost, order kept
+    assert spill(entries[:200], limit=200) == (entries[:200], [])
