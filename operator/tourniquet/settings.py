@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -58,3 +59,10 @@ class Settings:
                 os.environ.get("TOURNIQUET_POLICY_REFRESH_SECONDS", cls.policy_refresh_seconds)
             ),
         )
+
+
+@functools.cache
+def current() -> Settings:
+    """The operator's settings, read once: `tourniquet run` sets the environment from its
+    flags before the handlers are imported."""
+    return Settings.from_env()
