@@ -8,7 +8,8 @@ status writes) and are few per incident.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import base64
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tourniquet.metrics import API_REQUESTS
 from tourniquet.models import GROUP, VERSION
-from tourniquet.settings import INCIDENTS
+from tourniquet.settings import INCIDENTS, RUNBOOKS
 
 __all__ = ["ApiException", "Kube"]
 
@@ -146,21 +147,128 @@ class Kube:
             "create", "events", self._core.create_namespaced_event, meta["namespace"], body
         )
 
-    async def patch_incident_annotations(
-        self, namespace: str, name: str, annotations: dict[str, str | None]
-    ) -> None:
-        await self._call(
-            "patch",
-            "incidents",
-            self._custom.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            INCIDENTS,
-            name,
-            {"metadata": {"annotations": annotations}},
-            _content_type="application/merge-patch+json",
+    async def _list(
+        self, plural: str, namespaces: Sequence[str], label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        extra = {"label_selector": label_selector} if label_selector else {}
+        if not namespaces:
+            obj = await self._call(
+                "list",
+                plural,
+                self._custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                plural,
+                **extra,
+            )
+            return list(obj.get("items", []))
+        items: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            obj = await self._call(
+                "list",
+                plural,
+                self._custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                **extra,
+            )
+            items.extend(obj.get("items", []))
+        return items
+
+    async def list_runbooks(self, namespaces: Sequence[str]) -> list[dict[str, Any]]:
+        return await self._list(RUNBOOKS, namespaces)
+
+    async def list_incidents(
+        self, namespaces: Sequence[str], label_selector: str
+    ) -> list[dict[str, Any]]:
+        return await self._list(INCIDENTS, namespaces, label_selector)
+
+    async def create_incident(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            await self._call(
+                "create",
+                INCIDENTS,
+                self._custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                INCIDENTS,
+                body,
+            )
         )
+
+    async def patch_incident(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        return dict(
+            await self._call(
+                "patch",
+                INCIDENTS,
+                self._custom.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                INCIDENTS,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+            )
+        )
+
+    async def get_runbook(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(
+                await self._call(
+                    "get",
+                    RUNBOOKS,
+                    self._custom.get_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    RUNBOOKS,
+                    name,
+                )
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def patch_runbook_status(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A merge patch of the status; a metadata.resourceVersion in it is a precondition."""
+        return dict(
+            await self._call(
+                "patch",
+                f"{RUNBOOKS}/status",
+                self._custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                RUNBOOKS,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+            )
+        )
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
+        """The decoded value of ``key`` in the Secret; None when either is missing."""
+        try:
+            secret = await self._call(
+                "get", "secrets", self._core.read_namespaced_secret, name, namespace
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        encoded = (secret.data or {}).get(key)
+        if not encoded:
+            return None
+        return base64.b64decode(encoded).decode().strip() or None
 
     async def patch_incident_status(
         self, namespace: str, name: str, patch: dict[str, Any]

@@ -12,16 +12,14 @@ A malformed Runbook never takes the operator down: it is reported in its status.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
-import kubernetes
 
 from tourniquet import alerts
 from tourniquet.alert_settings import TOKEN_KEY, AlertSettings
@@ -48,10 +46,10 @@ from tourniquet.runbooks import (
     runbook_view,
 )
 from tourniquet.settings import INCIDENTS
+from tourniquet.settings import RUNBOOKS as RUNBOOKS_PLURAL
 
 log = logging.getLogger("tourniquet.runbooks")
 
-RUNBOOKS_PLURAL = "runbooks"
 ALERTS = AlertSettings.from_env()
 
 
@@ -73,137 +71,6 @@ class RunbookCache(dict[tuple[str, str], RunbookView]):
 
 
 RUNBOOKS = RunbookCache()
-
-
-class AlertsKube(Kube):
-    """The API calls of runbooks and alerts in, counted like the others."""
-
-    def __init__(self, api_client: kubernetes.client.ApiClient | None = None) -> None:
-        super().__init__(api_client)
-        self._core_v1 = kubernetes.client.CoreV1Api(self._client)
-
-    async def _list(
-        self, plural: str, namespaces: Sequence[str], label_selector: str = ""
-    ) -> list[dict[str, Any]]:
-        extra = {"label_selector": label_selector} if label_selector else {}
-        if not namespaces:
-            obj = await self._call(
-                "list",
-                plural,
-                self._custom.list_cluster_custom_object,
-                GROUP,
-                VERSION,
-                plural,
-                **extra,
-            )
-            return list(obj.get("items", []))
-        items: list[dict[str, Any]] = []
-        for namespace in namespaces:
-            obj = await self._call(
-                "list",
-                plural,
-                self._custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                plural,
-                **extra,
-            )
-            items.extend(obj.get("items", []))
-        return items
-
-    async def list_runbooks(self, namespaces: Sequence[str]) -> list[dict[str, Any]]:
-        return await self._list(RUNBOOKS_PLURAL, namespaces)
-
-    async def list_incidents(
-        self, namespaces: Sequence[str], label_selector: str
-    ) -> list[dict[str, Any]]:
-        return await self._list(INCIDENTS, namespaces, label_selector)
-
-    async def create_incident(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(
-            await self._call(
-                "create",
-                INCIDENTS,
-                self._custom.create_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                INCIDENTS,
-                body,
-            )
-        )
-
-    async def patch_incident(
-        self, namespace: str, name: str, patch: dict[str, Any]
-    ) -> dict[str, Any]:
-        return dict(
-            await self._call(
-                "patch",
-                INCIDENTS,
-                self._custom.patch_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                INCIDENTS,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        )
-
-    async def get_runbook(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return dict(
-                await self._call(
-                    "get",
-                    RUNBOOKS_PLURAL,
-                    self._custom.get_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    RUNBOOKS_PLURAL,
-                    name,
-                )
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    async def patch_runbook_status(
-        self, namespace: str, name: str, patch: dict[str, Any]
-    ) -> dict[str, Any]:
-        """A merge patch of the status; a metadata.resourceVersion in it is a precondition."""
-        return dict(
-            await self._call(
-                "patch",
-                f"{RUNBOOKS_PLURAL}/status",
-                self._custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                namespace,
-                RUNBOOKS_PLURAL,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        )
-
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
-        """The decoded value of ``key`` in the Secret; None when either is missing."""
-        try:
-            secret = await self._call(
-                "get", "secrets", self._core_v1.read_namespaced_secret, name, namespace
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        encoded = (secret.data or {}).get(key)
-        if not encoded:
-            return None
-        return base64.b64decode(encoded).decode().strip() or None
 
 
 def api_message(exc: ApiException) -> str:
@@ -228,11 +95,11 @@ async def runbook_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, 
         )
 
 
-def _kube(memo: kopf.Memo) -> AlertsKube:
-    kube: AlertsKube | None = memo.get("alerts_kube")
-    if kube is None:
+def _kube(memo: kopf.Memo) -> Kube:
+    kube: Kube | None = memo.get("kube")
+    if kube is None:  # before the incident shell's startup handler ran
         load_config()
-        kube = memo["alerts_kube"] = AlertsKube()
+        kube = memo["kube"] = Kube()
     return kube
 
 
@@ -335,7 +202,7 @@ class SecretToken:
     ``min_interval`` seconds when a request does not match (so a rotation is picked up
     without letting wrong tokens hammer the API server)."""
 
-    def __init__(self, kube: AlertsKube, namespace: str, name: str, min_interval: float = 5.0):
+    def __init__(self, kube: Kube, namespace: str, name: str, min_interval: float = 5.0):
         self.kube, self.namespace, self.name = kube, namespace, name
         self.min_interval = min_interval
         self._value: str | None = None
@@ -368,7 +235,7 @@ def _ref(incident: Mapping[str, Any]) -> str:
 class Intake:
     """What a notification does: declare, or record on the group's Incident."""
 
-    def __init__(self, kube: AlertsKube, settings: AlertSettings) -> None:
+    def __init__(self, kube: Kube, settings: AlertSettings) -> None:
         self.kube = kube
         self.settings = settings
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tourniquet.models import APPROVAL_POLICY_NAME, GROUP
 
 INCIDENTS = "incidents"
+RUNBOOKS = "runbooks"
 FINALIZER = f"{GROUP}/finalizer"
 
 

@@ -88,8 +88,9 @@ async def _archive_timeline(d: flow.Draft, memo: kopf.Memo) -> bool:
     new = [e for e in d.archived if (e.get("at"), e.get("kind"), e.get("message")) not in seen]
     if not new:
         return False
-    await memo.kube.patch_incident_annotations(
-        d.namespace, d.name, {ARCHIVE_ANNOTATION: json.dumps(archive + new, separators=(",", ":"))}
+    archived = json.dumps(archive + new, separators=(",", ":"))
+    await memo.kube.patch_incident(
+        d.namespace, d.name, {"metadata": {"annotations": {ARCHIVE_ANNOTATION: archived}}}
     )
     return True
 
