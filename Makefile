@@ -54,7 +54,7 @@ test-unit: venv ## Unit tests only (pure, no cluster).
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv lint promstack ## Lint, unit tests and e2e tests on the local control plane (built on first use).
+test: venv lint promstack toolchain ## Lint, unit tests and e2e tests on the local control plane (built on first use).
 	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
 
 .PHONY: promstack
@@ -62,7 +62,7 @@ promstack: ## Install Prometheus and Alertmanager (Debian packages) for the aler
 	hack/install-promstack.sh
 
 .PHONY: test-e2e
-test-e2e: venv promstack ## E2e tests only (--cluster=local|kind|existing, see README).
+test-e2e: venv promstack toolchain ## E2e tests only (--cluster=local|kind|existing, see README).
 	$(VENV)/bin/pytest tests/e2e -q $(PYTEST_ARGS)
 
 .PHONY: bench
