@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +54,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.kube = Kube()
     memo.locks = {}
     memo.superseded = {}
+    memo.followed = {}
     memo.http = aiohttp.ClientSession()
     memo.policy = PolicyWatch(SETTINGS.policy_configmap, SETTINGS.policy_refresh_seconds)
     await memo.policy.refresh(memo.kube)
@@ -137,22 +139,49 @@ def incident_deleted(uid: str, memo: kopf.Memo, **_: Any) -> None:
     memo.superseded.pop(uid, None)
 
 
+@kopf.on.event("apps", "v1", "deployments")
+async def deployment_changed(
+    *, namespace: str | None, name: str, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    """An undo's rollout is followed as it progresses, not only on the next resync."""
+    incident = memo.followed.get((namespace, name))
+    if incident is not None:
+        await reconcile(
+            incident,
+            memo,
+            kwargs["deployments_by_namespace"],
+            kwargs["replicasets_by_namespace"],
+            watched=kwargs["body"],
+        )
+
+
+def _follow_deployment(memo: kopf.Memo, d: flow.Draft, body: Mapping[str, Any]) -> None:
+    """Remember which Deployment an in-flight undo waits on, with the latest Incident."""
+    for key in [k for k, v in memo.followed.items() if v["metadata"]["uid"] == d.uid]:
+        del memo.followed[key]
+    mitigation = d.mitigation or {}
+    if mitigation.get("result") == "InProgress" and mitigation.get("deployment"):
+        memo.followed[(d.namespace, str(mitigation["deployment"]))] = body
+
+
 async def reconcile(
-    body: kopf.Body,
+    body: Mapping[str, Any],
     memo: kopf.Memo,
     deployments: kopf.Index[str, Any],
     replicasets: kopf.Index[str, Any],
+    watched: Mapping[str, Any] | None = None,
 ) -> None:
-    uid = str(body.metadata.uid)
+    uid = str(body["metadata"]["uid"])
     async with memo.locks.setdefault(uid, asyncio.Lock()):
         metrics.RECONCILES.inc()
         draft = flow.Draft(body, datetime.now(UTC), SETTINGS.timeline_limit)
+        _follow_deployment(memo, draft, body)
         if draft.resource_version in memo.superseded.get(uid, ()):
             # This reconcile waited for the lock while a newer version was written; it
             # would decide on stale status. The event for the newer version follows.
             return
         try:
-            await _reconcile(draft, memo, deployments, replicasets)
+            await _reconcile(draft, memo, deployments, replicasets, watched)
         except Exception as exc:  # one bad object must never take the operator down
             metrics.RECONCILE_ERRORS.inc()
             log.exception("reconciling %s/%s failed", draft.namespace, draft.name)
@@ -166,6 +195,7 @@ async def _reconcile(
     memo: kopf.Memo,
     deployments: kopf.Index[str, Any],
     replicasets: kopf.Index[str, Any],
+    watched: Mapping[str, Any] | None = None,
 ) -> None:
     policy = memo.policy.policy
     flow.declare(d)
@@ -190,7 +220,7 @@ async def _reconcile(
             await _wrap_up(d, memo, deployments)
         return
     in_flight = (d.mitigation or {}).get("result") == "InProgress"
-    if in_flight and not await undo_shell.follow(d, memo, deployments):
+    if in_flight and not await undo_shell.follow(d, memo, deployments, watched):
         return
     await _wrap_up(d, memo, deployments)
 

@@ -126,12 +126,22 @@ async def _send_undo(
     await commit(d, memo, deployments)
 
 
-async def follow(d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any]) -> bool:
+async def follow(
+    d: flow.Draft,
+    memo: kopf.Memo,
+    deployments: kopf.Index[str, Any],
+    watched: Mapping[str, Any] | None = None,
+) -> bool:
     """Follow the undo's rollout. After a restart, first find out whether the claimed
-    undo reached the Deployment; send it only if it provably did not."""
+    undo reached the Deployment; send it only if it provably did not. `watched` is the
+    Deployment as a watch event just delivered it: as fresh as a GET, and free."""
     kube: Kube = memo.kube
     mitigation = d.mitigation or {}
-    deployment = await kube.get_deployment(d.namespace, str(mitigation.get("deployment")))
+    name = str(mitigation.get("deployment"))
+    if watched is not None and (watched.get("metadata") or {}).get("name") == name:
+        deployment: dict[str, Any] | None = dict(watched)
+    else:
+        deployment = await kube.get_deployment(d.namespace, name)
     if not mitigation.get("patchedAt"):
         replicasets = await kube.list_replicasets(d.namespace, selector_string(deployment))
         landed = flow.undo_landed(mitigation, d.suspect, deployment, replicasets)
