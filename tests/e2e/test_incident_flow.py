@@ -27,7 +27,7 @@ from incidents import (
     undo_events,
     wait_incident,
 )
-from kubetest import Cluster, KubectlError, replicasets_of, revision_of
+from kubetest import Cluster, KubectlError, replicasets_of, revision_of, wait_for
 from operatorproc import OperatorProcess
 
 StartOperator = Callable[..., OperatorProcess]
@@ -72,17 +72,20 @@ def test_suspect_is_the_most_recent_rollout_in_scope(
 
     everything = wait_incident(cluster, namespace, has_suspect, "unscoped suspect", name="anything")
     assert status(everything)["suspect"]["deployment"] == "web"
-    events = cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        "involvedObject.name=backend,reason=SuspectIdentified",
-        "-o",
-        "name",
-    ).stdout
-    assert events.strip(), "no SuspectIdentified Event on the Incident"
+    wait_for(
+        lambda: cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "involvedObject.name=backend,reason=SuspectIdentified",
+            "-o",
+            "name",
+        ).stdout.strip(),
+        timeout=30,
+        what="a SuspectIdentified Event on the Incident",
+    )
 
 
 def test_rollouts_in_other_namespaces_are_not_suspects(
@@ -167,7 +170,7 @@ def test_approved_undo_mitigates_once_and_resolving_records_mttr(
     assert template == expected, "the Deployment does not run revision 1's template"
     assert revision_of(dep) == 3
     assert revisions(cluster, namespace) == [2, 3]  # revision 1's ReplicaSet became 3
-    assert undo_events(cluster, namespace) == 1
+    wait_for(lambda: undo_events(cluster, namespace) == 1, what="one RolloutUndone Event")
     s = status(incident)
     assert s["phase"] == "Mitigated"
     assert s["mitigation"]["fromRevision"] == 2 and s["mitigation"]["toRevision"] == 1
@@ -219,7 +222,7 @@ def test_approved_undo_mitigates_once_and_resolving_records_mttr(
             "-p",
             '{"spec":{"resolved":false}}',
         )
-    assert undo_events(cluster, namespace) == 1
+    wait_for(lambda: undo_events(cluster, namespace) == 1, what="one RolloutUndone Event")
 
 
 def test_approval_must_come_from_the_commander_in_their_own_name(
@@ -269,17 +272,21 @@ def refused_with(reason: str) -> Callable[[dict[str, Any]], bool]:
 def _refused(cluster: Cluster, namespace: str, reason: str) -> dict[str, Any]:
     """Refused with `reason`: a timeline entry, a Warning Event, no undo."""
     incident = wait_incident(cluster, namespace, refused_with(reason), f"Refused {reason}")
-    events = cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        f"involvedObject.name=api-errors,reason={reason},type=Warning",
-        "-o",
-        "name",
-    ).stdout
-    assert events.strip(), f"no Warning Event {reason}"
+    # Events are posted after the status write, asynchronously: poll for it.
+    wait_for(
+        lambda: cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            f"involvedObject.name=api-errors,reason={reason},type=Warning",
+            "-o",
+            "name",
+        ).stdout.strip(),
+        timeout=30,
+        what=f"a Warning Event {reason}",
+    )
     assert undo_events(cluster, namespace) == 0
     return incident
 
@@ -357,7 +364,7 @@ def test_a_paused_deployment_is_not_undone(
         cluster, namespace, mitigation_is("Succeeded"), "Succeeded after resume", timeout=90
     )
     assert image_of(cluster, namespace) == GOOD
-    assert undo_events(cluster, namespace) == 1
+    wait_for(lambda: undo_events(cluster, namespace) == 1, what="one RolloutUndone Event")
 
 
 def test_a_first_rollout_has_nothing_to_undo(
@@ -428,4 +435,4 @@ def test_an_incident_never_undoes_twice(
     assert status(incident)["mitigation"]["result"] == "Succeeded"
     assert condition(incident, "Mitigated")["status"] == "True"
     assert snapshot(cluster, namespace) == before
-    assert undo_events(cluster, namespace) == 1
+    wait_for(lambda: undo_events(cluster, namespace) == 1, what="one RolloutUndone Event")

@@ -83,6 +83,13 @@ def warning_events(cluster: Cluster, namespace: str, reason: str) -> list[str]:
     return [m for m in out.split("\n") if m.strip()] if out.strip() else []
 
 
+def wait_warning(cluster: Cluster, namespace: str, reason: str) -> list[str]:
+    """Events are posted after the status write, asynchronously: poll for them."""
+    return wait_for(
+        lambda: warning_events(cluster, namespace, reason), timeout=30, what=f"Warning {reason}"
+    )
+
+
 def timeline_kinds(incident: dict[str, Any]) -> list[str]:
     return [e["kind"] for e in status(incident).get("timeline") or []]
 
@@ -105,7 +112,7 @@ def test_policy_sets_deadlines_and_a_change_applies_without_restart(
     assert s["policy"]["respondWithinSeconds"] == 2
     assert s["policy"]["statusPage"] == "yellow"
     assert s["deadlines"]["acknowledgeBy"] > s["declaredAt"]
-    assert warning_events(cluster, namespace, "AcknowledgementOverdue")
+    wait_warning(cluster, namespace, "AcknowledgementOverdue")
     assert op.metric("tourniquet_acknowledgements_overdue_total", severity="SEV2") == 1
 
     # The platform team relaxes SEV2: the running operator follows.
@@ -173,7 +180,7 @@ def test_roles_are_checked_and_handovers_recorded(
         "the IC-at-the-terminal warning",
     )
     assert condition(incident, "RolesValid")["status"] == "False"
-    assert warning_events(cluster, namespace, "CommanderIsOperationsLead")
+    wait_warning(cluster, namespace, "CommanderIsOperationsLead")
 
     declare(cluster, namespace, "small", severity="SEV3", commander=None)
     wait_incident(
@@ -307,7 +314,7 @@ def test_comms_updates_are_validated_forwarded_and_kept_on_cadence(
         "first update overdue",
     )
     assert status(incident)["comms"]["overdue"] is True
-    assert warning_events(cluster, namespace, "CommsOverdue")
+    wait_warning(cluster, namespace, "CommsOverdue")
     assert op.metric("tourniquet_incidents_comms_overdue", severity="SEV1") == 1
 
     # Someone else's name, an empty message: the API server says no.
@@ -404,7 +411,7 @@ def test_checklist_ticks_itself_where_it_can_and_flags_late_items(
     )
     assert item(incident, "bridgeOpened")["done"] and item(incident, "bridgeOpened")["by"] == "bob"
     assert item(incident, "customerSupportBriefed").get("late") is True
-    late = warning_events(cluster, namespace, "ChecklistItemLate")
+    late = wait_warning(cluster, namespace, "ChecklistItemLate")
     assert any("Customer support" in m for m in late)
     assert op.metric("tourniquet_checklist_items_late_total", item="statusPageUpdated") == 1
 
@@ -491,7 +498,7 @@ def test_postmortem_is_drafted_completed_and_closes_the_incident(
     pm = status(incident)["postmortem"]
     assert pm["complete"] is True and "missing" not in pm
     assert pm["actionItemsOpen"] == 1 and pm["actionItemsOverdue"] == 1
-    assert warning_events(cluster, namespace, "ActionItemOverdue")
+    wait_warning(cluster, namespace, "ActionItemOverdue")
     assert op.metric("tourniquet_action_items_overdue", severity="SEV1") == 1
     markdown = cluster.kubectl(
         "get", "configmap", cm_name, "-n", namespace, "-o", r"jsonpath={.data.postmortem\.md}"

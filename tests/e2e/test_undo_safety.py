@@ -95,7 +95,7 @@ def test_kill_9_at_any_step_never_undoes_twice(
     )
     assert image_of(cluster, namespace) == GOOD
     assert revisions(cluster, namespace) == [2, 3], "a second undo would create revision 4"
-    assert undo_events(cluster, namespace) == 1
+    wait_for(lambda: undo_events(cluster, namespace) == 1, what="one RolloutUndone Event")
     kinds = [e["kind"] for e in status(incident)["timeline"]]
     assert kinds.count("RolloutUndone") == 1
     assert kinds.count("MitigationStarted") == 1
