@@ -89,6 +89,14 @@ class OperatorProcess:
                     total += float(sample.value)
         return total
 
+    def wait_metric(self, name: str, expected: float, **labels: str) -> None:
+        """Metrics are observed just after the status write a test polls for: poll too."""
+        wait_for(
+            lambda: self.metric(name, **labels) == expected,
+            timeout=15,
+            what=f"{name}{labels} == {expected} (last {self.metric(name, **labels)})",
+        )
+
     def writes_during(self, reconciles: int) -> float:
         """Status and Deployment writes made while `reconciles` more reconciles ran."""
         writes = self.metric("tourniquet_api_requests_total", verb="patch")

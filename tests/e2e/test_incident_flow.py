@@ -177,10 +177,9 @@ def test_approved_undo_mitigates_once_and_resolving_records_mttr(
     assert s["timeToMitigateSeconds"] > 0
     assert condition(incident, "Mitigated")["status"] == "True"
     assert condition(incident, "Ready")["observedGeneration"] == incident["metadata"]["generation"]
-    assert op.metric("tourniquet_rollbacks_total", result="succeeded") == 1
-    assert op.metric("tourniquet_incident_time_to_mitigate_seconds_count", severity="SEV1") == 1
-    assert op.metric("tourniquet_incidents_open", severity="SEV1") == 1
-
+    op.wait_metric("tourniquet_rollbacks_total", 1, result="succeeded")
+    op.wait_metric("tourniquet_incident_time_to_mitigate_seconds_count", 1, severity="SEV1")
+    op.wait_metric("tourniquet_incidents_open", 1, severity="SEV1")
     # Quiet when nothing changes: no writes across several resyncs.
     assert op.writes_during(reconciles=6) == 0
 
@@ -195,11 +194,11 @@ def test_approved_undo_mitigates_once_and_resolving_records_mttr(
     assert ttr > status(incident)["timeToMitigateSeconds"]
     # startedAt was long before the Incident was created: MTTR counts from impact start.
     assert ttr > 24 * 3600
-    assert op.metric("tourniquet_incident_time_to_resolve_seconds_count", severity="SEV1") == 1
+    op.wait_metric("tourniquet_incident_time_to_resolve_seconds_count", 1, severity="SEV1")
     assert op.metric("tourniquet_incident_time_to_resolve_seconds_sum", severity="SEV1") == (
         pytest.approx(ttr, rel=1e-3)
     )
-    assert op.metric("tourniquet_incidents_open", severity="SEV1") == 0
+    op.wait_metric("tourniquet_incidents_open", 0, severity="SEV1")
     kinds = [e["kind"] for e in status(incident)["timeline"]]
     for step in (
         "Declared",
@@ -326,7 +325,7 @@ def test_approval_for_another_revision_is_refused(
     incident = _refused(cluster, namespace, "ApprovalRevisionMismatch")
     assert "2" in status(incident)["mitigation"]["message"]
     assert snapshot(cluster, namespace) == before
-    assert op.metric("tourniquet_rollbacks_total", result="refused") == 1
+    op.wait_metric("tourniquet_rollbacks_total", 1, result="refused")
 
 
 def test_a_deployment_that_moved_on_is_not_undone(

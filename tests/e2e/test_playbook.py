@@ -113,8 +113,7 @@ def test_policy_sets_deadlines_and_a_change_applies_without_restart(
     assert s["policy"]["statusPage"] == "yellow"
     assert s["deadlines"]["acknowledgeBy"] > s["declaredAt"]
     wait_warning(cluster, namespace, "AcknowledgementOverdue")
-    assert op.metric("tourniquet_acknowledgements_overdue_total", severity="SEV2") == 1
-
+    op.wait_metric("tourniquet_acknowledgements_overdue_total", 1, severity="SEV2")
     # The platform team relaxes SEV2: the running operator follows.
     policy_configmap(
         cluster,
@@ -213,8 +212,7 @@ def test_roles_are_checked_and_handovers_recorded(
     )
     assert status(incident)["timeToAcknowledgeSeconds"] >= 0
     assert condition(incident, "Acknowledged")["status"] == "True"
-    assert op.metric("tourniquet_incident_time_to_acknowledge_seconds_count", severity="SEV2") == 1
-
+    op.wait_metric("tourniquet_incident_time_to_acknowledge_seconds_count", 1, severity="SEV2")
     # Handover: carol takes operations, bob takes command.
     patch_incident(
         cluster,
@@ -315,8 +313,7 @@ def test_comms_updates_are_validated_forwarded_and_kept_on_cadence(
     )
     assert status(incident)["comms"]["overdue"] is True
     wait_warning(cluster, namespace, "CommsOverdue")
-    assert op.metric("tourniquet_incidents_comms_overdue", severity="SEV1") == 1
-
+    op.wait_metric("tourniquet_incidents_comms_overdue", 1, severity="SEV1")
     # Someone else's name, an empty message: the API server says no.
     forged = add_update(cluster, namespace, "bob", "all good", as_user="mallory", check=False)
     assert 'comms update rejected: user "mallory"' in forged.stderr
@@ -413,7 +410,7 @@ def test_checklist_ticks_itself_where_it_can_and_flags_late_items(
     assert item(incident, "customerSupportBriefed").get("late") is True
     late = wait_warning(cluster, namespace, "ChecklistItemLate")
     assert any("Customer support" in m for m in late)
-    assert op.metric("tourniquet_checklist_items_late_total", item="statusPageUpdated") == 1
+    op.wait_metric("tourniquet_checklist_items_late_total", 1, item="statusPageUpdated")
 
 
 # --- postmortem ------------------------------------------------------------------------------
@@ -449,8 +446,7 @@ def test_postmortem_is_drafted_completed_and_closes_the_incident(
     owner = cluster.get("configmap", cm_name, namespace)["metadata"]["ownerReferences"][0]
     assert owner["kind"] == "Incident" and owner["uid"] == incident["metadata"]["uid"]
     assert "summary" in status(incident)["postmortem"]["missing"]
-    assert op.metric("tourniquet_postmortems_overdue", severity="SEV1") == 1
-
+    op.wait_metric("tourniquet_postmortems_overdue", 1, severity="SEV1")
     # An action item without a ticket is not an action item.
     bad = {
         "spec": {
@@ -499,7 +495,7 @@ def test_postmortem_is_drafted_completed_and_closes_the_incident(
     assert pm["complete"] is True and "missing" not in pm
     assert pm["actionItemsOpen"] == 1 and pm["actionItemsOverdue"] == 1
     wait_warning(cluster, namespace, "ActionItemOverdue")
-    assert op.metric("tourniquet_action_items_overdue", severity="SEV1") == 1
+    op.wait_metric("tourniquet_action_items_overdue", 1, severity="SEV1")
     markdown = cluster.kubectl(
         "get", "configmap", cm_name, "-n", namespace, "-o", r"jsonpath={.data.postmortem\.md}"
     ).stdout
@@ -536,7 +532,7 @@ def test_a_drill_runs_the_playbook_without_touching_the_deployment(
     ttr = "tourniquet_incident_time_to_resolve_seconds_count"
     assert op.metric(ttr, exact=True, severity="SEV2") == 0
     assert op.metric("tourniquet_rollbacks_total", exact=True, result="succeeded") == 0
-    assert op.metric("tourniquet_rollbacks_total", result="succeeded", drill="true") == 1
+    op.wait_metric("tourniquet_rollbacks_total", 1, result="succeeded", drill="true")
     with pytest.raises(KubectlError, match="drill cannot change"):
         patch_incident(cluster, namespace, '{"spec":{"drill":false}}')
     assert get_incident(cluster, namespace)["spec"]["drill"] is True
