@@ -47,16 +47,45 @@ class Kube:
         API_REQUESTS.labels(verb=verb, resource=resource).inc()
         return await asyncio.to_thread(fn, *args, _request_timeout=30, **kwargs)
 
-    async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def _get(self, resource: str, fn: Callable[..., Any], *args: Any) -> Any | None:
+        """A GET where "not found" is an answer (None), not an error."""
         try:
-            obj = await self._call(
-                "get", "deployments", self._apps.read_namespaced_deployment, name, namespace
-            )
+            return await self._call("get", resource, fn, *args)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-        return dict(self._json(obj))
+
+    async def _merge_patch(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any], *, status: bool
+    ) -> dict[str, Any]:
+        """A JSON merge patch of one of our custom resources, or of its status subresource;
+        a metadata.resourceVersion in it is a precondition (409 if the object changed)."""
+        custom = self._custom
+        fn = (
+            custom.patch_namespaced_custom_object_status
+            if status
+            else custom.patch_namespaced_custom_object
+        )
+        resource = f"{plural}/status" if status else plural
+        return dict(
+            await self._call(
+                "patch",
+                resource,
+                fn,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+            )
+        )
+
+    async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = await self._get("deployments", self._apps.read_namespaced_deployment, name, namespace)
+        return None if obj is None else dict(self._json(obj))
 
     async def list_replicasets(
         self, namespace: str, label_selector: str | None = None
@@ -87,15 +116,8 @@ class Kube:
         return dict(self._json(obj))
 
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj = await self._call(
-                "get", "configmaps", self._core.read_namespaced_config_map, name, namespace
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return dict(self._json(obj))
+        obj = await self._get("configmaps", self._core.read_namespaced_config_map, name, namespace)
+        return None if obj is None else dict(self._json(obj))
 
     async def apply_configmap(self, namespace: str, body: dict[str, Any]) -> None:
         """Create the ConfigMap, or replace its data and labels if it exists."""
@@ -202,70 +224,29 @@ class Kube:
     async def patch_incident(
         self, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
-        return dict(
-            await self._call(
-                "patch",
-                INCIDENTS,
-                self._custom.patch_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                INCIDENTS,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        )
+        return await self._merge_patch(INCIDENTS, namespace, name, patch, status=False)
 
     async def get_runbook(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return dict(
-                await self._call(
-                    "get",
-                    RUNBOOKS,
-                    self._custom.get_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    RUNBOOKS,
-                    name,
-                )
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        obj = await self._get(
+            RUNBOOKS,
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            RUNBOOKS,
+            name,
+        )
+        return None if obj is None else dict(obj)
 
     async def patch_runbook_status(
         self, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
-        """A merge patch of the status; a metadata.resourceVersion in it is a precondition."""
-        return dict(
-            await self._call(
-                "patch",
-                f"{RUNBOOKS}/status",
-                self._custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                namespace,
-                RUNBOOKS,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        )
+        return await self._merge_patch(RUNBOOKS, namespace, name, patch, status=True)
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
         """The decoded value of ``key`` in the Secret; None when either is missing."""
-        try:
-            secret = await self._call(
-                "get", "secrets", self._core.read_namespaced_secret, name, namespace
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        encoded = (secret.data or {}).get(key)
+        secret = await self._get("secrets", self._core.read_namespaced_secret, name, namespace)
+        encoded = (secret.data or {}).get(key) if secret is not None else None
         if not encoded:
             return None
         return base64.b64decode(encoded).decode().strip() or None
@@ -273,36 +254,15 @@ class Kube:
     async def patch_incident_status(
         self, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
-        """A merge patch of the status subresource; a metadata.resourceVersion in it is a
-        precondition (409 Conflict if the Incident changed since it was read)."""
-        return dict(
-            await self._call(
-                "patch",
-                "incidents/status",
-                self._custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                namespace,
-                INCIDENTS,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        )
+        return await self._merge_patch(INCIDENTS, namespace, name, patch, status=True)
 
     async def approval_policy_enforced(self, policy: str) -> bool:
         """The policy exists and some binding denies what it rejects."""
-        try:
-            await self._call(
-                "get",
-                "validatingadmissionpolicies",
-                self._admission.read_validating_admission_policy,
-                policy,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
+        found = await self._get(
+            "validatingadmissionpolicies", self._admission.read_validating_admission_policy, policy
+        )
+        if found is None:
+            return False
         bindings = await self._call(
             "list",
             "validatingadmissionpolicybindings",

@@ -14,7 +14,8 @@ from typing import Any
 
 from tourniquet import postmortem
 from tourniquet.clock import format_time, parse_time, seconds_between
-from tourniquet.incident_flow import Draft
+from tourniquet.conditions import get_condition
+from tourniquet.incident_flow import SUSPECT_IDENTIFIED, Draft
 from tourniquet.severity_policy import (
     SeverityPolicy,
     SeverityRule,
@@ -226,8 +227,8 @@ def _auto_tick(d: Draft, item: str) -> tuple[bool, str | None]:
     if item == "severityAssigned":
         return bool(d.spec.get("severity")), None
     if item == "recentDeployIdentified":
-        identified = d.suspect is not None or any(
-            c.get("type") == "SuspectIdentified" for c in d.status.get("conditions") or []
+        identified = d.suspect is not None or (
+            get_condition(d.status.get("conditions"), SUSPECT_IDENTIFIED) is not None
         )
         return identified, None
     if item == "rollbackConsidered":

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from tourniquet.clock import format_time
+from tourniquet.conditions import get_condition
 from tourniquet.models import RunbookSpec, compile_label_regex
 from tourniquet.projections import mapping, text
 
@@ -162,10 +163,7 @@ def assess(view: RunbookView, old_conditions: Sequence[Any] | None) -> Assessmen
     else:
         reason = view.problems[0].reason
         message = "; ".join(p.message for p in view.problems)[:4096]
-    previous = next(
-        (c for c in old_conditions or () if isinstance(c, Mapping) and c.get("type") == VALID),
-        None,
-    )
+    previous = get_condition(old_conditions, VALID)
     event: tuple[str, str, str] | None = None
     status = "True" if view.valid else "False"
     if previous is None or (previous.get("status"), previous.get("reason")) != (status, reason):

@@ -11,6 +11,7 @@ import kopf
 
 from tourniquet import incident_flow as flow
 from tourniquet import metrics, playbook
+from tourniquet.conditions import get_condition
 from tourniquet.kube import ApiException, Kube
 from tourniquet.metrics import INCIDENT_STATE, IncidentGauges
 from tourniquet.models import GROUP
@@ -97,10 +98,8 @@ async def _archive_timeline(d: flow.Draft, memo: kopf.Memo) -> bool:
 
 def _gauges(d: flow.Draft) -> IncidentGauges:
     pm = d.status.get("postmortem") or {}
-    postmortem_overdue = any(
-        c.get("type") == playbook.POSTMORTEM_COMPLETE and c.get("reason") == "PostmortemOverdue"
-        for c in d.status.get("conditions") or []
-    )
+    postmortem = get_condition(d.status.get("conditions"), playbook.POSTMORTEM_COMPLETE) or {}
+    postmortem_overdue = postmortem.get("reason") == "PostmortemOverdue"
     return IncidentGauges(
         severity=d.severity,
         drill=playbook.is_drill(d),

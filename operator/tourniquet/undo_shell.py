@@ -66,10 +66,9 @@ async def _check(
     replicasets = (
         await kube.list_replicasets(d.namespace, selector_string(deployment)) if deployment else []
     )
+    settings = current_settings()
     verified = (
-        await kube.approval_policy_enforced(current_settings().approval_policy)
-        if d.approval
-        else False
+        await kube.approval_policy_enforced(settings.approval_policy) if d.approval else False
     )
     outcome = check_undo(
         UndoRequest(
@@ -77,10 +76,10 @@ async def _check(
             suspect=d.suspect,
             mitigation=mitigation,
             approval_verified=verified,
-            trust_unverified=current_settings().trust_unverified_approvals,
+            trust_unverified=settings.trust_unverified_approvals,
             deployment=deployment,
             replicasets=replicasets,
-            approval_policy=current_settings().approval_policy,
+            approval_policy=settings.approval_policy,
         )
     )
     return outcome, deployment
@@ -143,7 +142,11 @@ async def follow(
     else:
         deployment = await kube.get_deployment(d.namespace, name)
     if not mitigation.get("patchedAt"):
-        replicasets = await kube.list_replicasets(d.namespace, selector_string(deployment))
+        replicasets = (
+            await kube.list_replicasets(d.namespace, selector_string(deployment))
+            if deployment
+            else []
+        )
         landed = flow.undo_landed(mitigation, d.suspect, deployment, replicasets)
         if landed is False:
             outcome, fresh = await _check(d, memo, mitigation=None)

@@ -210,6 +210,32 @@ def image_of(cluster: Cluster, namespace: str, name: str = "api") -> str:
     return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
 
 
+def event_messages(
+    cluster: Cluster, namespace: str, reason: str, *, name: str | None = None, warning: bool = False
+) -> list[str]:
+    """Messages of the Events with `reason` (on object `name`, of type Warning)."""
+    selector = [f"reason={reason}"]
+    if name:
+        selector.append(f"involvedObject.name={name}")
+    if warning:
+        selector.append("type=Warning")
+    out = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", ",".join(selector), "-o", "json"
+    ).stdout
+    return [str(e.get("message", "")) for e in json.loads(out)["items"]]
+
+
+def wait_event(
+    cluster: Cluster, namespace: str, reason: str, *, name: str | None = None, warning: bool = False
+) -> list[str]:
+    """Events are posted after the status write, asynchronously: poll for them."""
+    return wait_for(
+        lambda: event_messages(cluster, namespace, reason, name=name, warning=warning),
+        timeout=30,
+        what=f"{'a Warning' if warning else 'an'} Event {reason}" + (f" on {name}" if name else ""),
+    )
+
+
 def undo_events(cluster: Cluster, namespace: str, name: str = "api") -> int:
     events = cluster.get("events", namespace=namespace)["items"]
     return sum(

@@ -9,13 +9,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Something an e2e test needs is missing: a skip on a laptop, a failure in CI
+    (CI=true), where an e2e test never silently skips."""
+    if IN_CI:
+        pytest.fail(f"unavailable in CI: {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 class KubectlError(RuntimeError):
@@ -95,6 +108,20 @@ class Cluster:
         if namespace:
             args += ["-n", namespace]
         return json.loads(self.kubectl(*args, **kw).stdout)
+
+
+def metric_sum(text: str, name: str, exact: bool = False, **labels: str) -> float:
+    """Sum of the samples of `name` in Prometheus text whose labels include `labels`
+    (exactly `labels` with exact=True)."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name != name:
+                continue
+            wanted = all(sample.labels.get(k) == v for k, v in labels.items())
+            if wanted and (not exact or sample.labels == labels):
+                total += float(sample.value)
+    return total
 
 
 def wait_for(

@@ -11,8 +11,7 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from kubetest import REPO, Cluster, wait_for
-from prometheus_client.parser import text_string_to_metric_families
+from kubetest import REPO, Cluster, metric_sum, wait_for
 
 
 def free_port() -> int:
@@ -77,17 +76,8 @@ class OperatorProcess:
             return str(r.read().decode())
 
     def metric(self, name: str, exact: bool = False, **labels: str) -> float:
-        """Sum of the samples of `name` whose labels include `labels` (exactly `labels`
-        with exact=True)."""
-        total = 0.0
-        for family in text_string_to_metric_families(self.metrics()):
-            for sample in family.samples:
-                if sample.name != name:
-                    continue
-                wanted = all(sample.labels.get(k) == v for k, v in labels.items())
-                if wanted and (not exact or sample.labels == labels):
-                    total += float(sample.value)
-        return total
+        """Sum of the operator's samples of `name` whose labels include `labels`."""
+        return metric_sum(self.metrics(), name, exact, **labels)
 
     def wait_metric(self, name: str, expected: float, **labels: str) -> None:
         """Metrics are observed just after the status write a test polls for: poll too."""

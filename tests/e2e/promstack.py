@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubetest import wait_for
+from kubetest import metric_sum, wait_for
 from operatorproc import free_port
 
 
@@ -50,17 +50,14 @@ def http_json(url: str, data: bytes | None = None) -> Any:
         return json.loads(response.read())
 
 
-def metric_value(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels` (Prometheus text format)."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("#") or not line.startswith(name):
-            continue
-        series, _, value = line.rpartition(" ")
-        metric, _, label_text = series.partition("{")
-        if metric == name and all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-            total += float(value)
-    return total
+def ready(process: Process | None, url: str) -> bool:
+    """Both servers answer /-/ready once they serve; a crash fails the wait at once."""
+    assert process is not None and process.alive()
+    try:
+        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
 
 
 class Process:
@@ -160,16 +157,11 @@ class Alertmanager:
         return self
 
     def _ready(self) -> bool:
-        assert self.process is not None and self.process.alive()
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return ready(self.process, self.url)
 
     def metric(self, name: str, **labels: str) -> float:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
-            return metric_value(r.read().decode(), name, **labels)
+            return metric_sum(r.read().decode(), name, **labels)
 
     def notifications(self) -> float:
         """Webhook notifications attempted (failed ones included)."""
@@ -239,12 +231,7 @@ class Prometheus:
         return self
 
     def _ready(self) -> bool:
-        assert self.process is not None and self.process.alive()
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+        return ready(self.process, self.url)
 
     def reload(self, rules: Sequence[Mapping[str, Any]]) -> None:
         self.write_rules(rules)

@@ -25,6 +25,7 @@ from incidents import (
     snapshot,
     status,
     undo_events,
+    wait_event,
     wait_incident,
 )
 from kubetest import Cluster, KubectlError, replicasets_of, revision_of, wait_for
@@ -72,20 +73,7 @@ def test_suspect_is_the_most_recent_rollout_in_scope(
 
     everything = wait_incident(cluster, namespace, has_suspect, "unscoped suspect", name="anything")
     assert status(everything)["suspect"]["deployment"] == "web"
-    wait_for(
-        lambda: cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "involvedObject.name=backend,reason=SuspectIdentified",
-            "-o",
-            "name",
-        ).stdout.strip(),
-        timeout=30,
-        what="a SuspectIdentified Event on the Incident",
-    )
+    wait_event(cluster, namespace, "SuspectIdentified", name="backend")
 
 
 def test_rollouts_in_other_namespaces_are_not_suspects(
@@ -271,21 +259,7 @@ def refused_with(reason: str) -> Callable[[dict[str, Any]], bool]:
 def _refused(cluster: Cluster, namespace: str, reason: str) -> dict[str, Any]:
     """Refused with `reason`: a timeline entry, a Warning Event, no undo."""
     incident = wait_incident(cluster, namespace, refused_with(reason), f"Refused {reason}")
-    # Events are posted after the status write, asynchronously: poll for it.
-    wait_for(
-        lambda: cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            f"involvedObject.name=api-errors,reason={reason},type=Warning",
-            "-o",
-            "name",
-        ).stdout.strip(),
-        timeout=30,
-        what=f"a Warning Event {reason}",
-    )
+    wait_event(cluster, namespace, reason, name="api-errors", warning=True)
     assert undo_events(cluster, namespace) == 0
     return incident
 

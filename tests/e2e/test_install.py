@@ -37,7 +37,7 @@ from incidents import (
     status,
     wait_incident,
 )
-from kubetest import REPO, Cluster, KubectlError, wait_for
+from kubetest import REPO, Cluster, KubectlError, unavailable, wait_for
 from operatorproc import OperatorProcess, free_port
 
 from conftest import add_diagnostic
@@ -809,7 +809,7 @@ def test_chart_alert_rules_are_valid_promql(helm: Helm, tmp_path: Path) -> None:
     """promtool (Prometheus' own checker) accepts the PrometheusRule's groups."""
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool is not installed (Debian: prometheus)")
+        unavailable("promtool is not installed (make promstack; Debian: prometheus)")
     rule = find(
         helm.template(
             "tourniquet", "tourniquet-system", "--set", "metrics.prometheusRule.enabled=true"

@@ -26,6 +26,7 @@ from incidents import (
     revisions,
     status,
     undo_events,
+    wait_event,
     wait_incident,
 )
 from kubetest import Cluster, KubectlError, wait_for
@@ -69,27 +70,6 @@ def run_with_policy(
     )
 
 
-def warning_events(cluster: Cluster, namespace: str, reason: str) -> list[str]:
-    out = cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        namespace,
-        "--field-selector",
-        f"reason={reason},type=Warning",
-        "-o",
-        "jsonpath={.items[*].message}",
-    ).stdout
-    return [m for m in out.split("\n") if m.strip()] if out.strip() else []
-
-
-def wait_warning(cluster: Cluster, namespace: str, reason: str) -> list[str]:
-    """Events are posted after the status write, asynchronously: poll for them."""
-    return wait_for(
-        lambda: warning_events(cluster, namespace, reason), timeout=30, what=f"Warning {reason}"
-    )
-
-
 def timeline_kinds(incident: dict[str, Any]) -> list[str]:
     return [e["kind"] for e in status(incident).get("timeline") or []]
 
@@ -112,7 +92,7 @@ def test_policy_sets_deadlines_and_a_change_applies_without_restart(
     assert s["policy"]["respondWithinSeconds"] == 2
     assert s["policy"]["statusPage"] == "yellow"
     assert s["deadlines"]["acknowledgeBy"] > s["declaredAt"]
-    wait_warning(cluster, namespace, "AcknowledgementOverdue")
+    wait_event(cluster, namespace, "AcknowledgementOverdue", warning=True)
     op.wait_metric("tourniquet_acknowledgements_overdue_total", 1, severity="SEV2")
     # The platform team relaxes SEV2: the running operator follows.
     policy_configmap(
@@ -139,10 +119,7 @@ def test_an_invalid_policy_is_reported_and_ignored(
 ) -> None:
     op = run_with_policy(start_operator, cluster, namespace, fast_policy())
     policy_configmap(cluster, namespace, {"severities": {"SEV2": {"respondWithin": "soon"}}})
-    wait_for(
-        lambda: warning_events(cluster, namespace, "PolicyInvalid"),
-        what="a PolicyInvalid Event on the ConfigMap",
-    )
+    wait_event(cluster, namespace, "PolicyInvalid", name=POLICY, warning=True)
     declare(cluster, namespace, severity="SEV2")
     incident = wait_incident(
         cluster, namespace, lambda i: bool(status(i).get("policy")), "policy applied"
@@ -179,7 +156,7 @@ def test_roles_are_checked_and_handovers_recorded(
         "the IC-at-the-terminal warning",
     )
     assert condition(incident, "RolesValid")["status"] == "False"
-    wait_warning(cluster, namespace, "CommanderIsOperationsLead")
+    wait_event(cluster, namespace, "CommanderIsOperationsLead", warning=True)
 
     declare(cluster, namespace, "small", severity="SEV3", commander=None)
     wait_incident(
@@ -312,7 +289,7 @@ def test_comms_updates_are_validated_forwarded_and_kept_on_cadence(
         "first update overdue",
     )
     assert status(incident)["comms"]["overdue"] is True
-    wait_warning(cluster, namespace, "CommsOverdue")
+    wait_event(cluster, namespace, "CommsOverdue", warning=True)
     op.wait_metric("tourniquet_incidents_comms_overdue", 1, severity="SEV1")
     # Someone else's name, an empty message: the API server says no.
     forged = add_update(cluster, namespace, "bob", "all good", as_user="mallory", check=False)
@@ -408,7 +385,7 @@ def test_checklist_ticks_itself_where_it_can_and_flags_late_items(
     )
     assert item(incident, "bridgeOpened")["done"] and item(incident, "bridgeOpened")["by"] == "bob"
     assert item(incident, "customerSupportBriefed").get("late") is True
-    late = wait_warning(cluster, namespace, "ChecklistItemLate")
+    late = wait_event(cluster, namespace, "ChecklistItemLate", warning=True)
     assert any("Customer support" in m for m in late)
     op.wait_metric("tourniquet_checklist_items_late_total", 1, item="statusPageUpdated")
 
@@ -494,7 +471,7 @@ def test_postmortem_is_drafted_completed_and_closes_the_incident(
     pm = status(incident)["postmortem"]
     assert pm["complete"] is True and "missing" not in pm
     assert pm["actionItemsOpen"] == 1 and pm["actionItemsOverdue"] == 1
-    wait_warning(cluster, namespace, "ActionItemOverdue")
+    wait_event(cluster, namespace, "ActionItemOverdue", warning=True)
     op.wait_metric("tourniquet_action_items_overdue", 1, severity="SEV1")
     markdown = cluster.kubectl(
         "get", "configmap", cm_name, "-n", namespace, "-o", r"jsonpath={.data.postmortem\.md}"
