@@ -25,7 +25,7 @@ COPY operator/ operator/
 RUN python -m venv --without-pip /opt/tourniquet \
  && python -m pip --python /opt/tourniquet/bin/python install --no-compile . \
  && /opt/tourniquet/bin/python -m compileall -q /opt/tourniquet \
- && /opt/tourniquet/bin/python -c "import tourniquet.cli, kopf, kubernetes"
+ && /opt/tourniquet/bin/python -c "import tourniquet.cli.main, kopf, kubernetes"
 
 FROM ${PYTHON_IMAGE}
 # Nothing in the final image needs to install packages.

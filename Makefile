@@ -36,18 +36,19 @@ venv: $(VENV)/.installed ## Create the virtualenv with the operator and its test
 
 .PHONY: manifests
 manifests: venv ## Generate CRDs (crds/, config/crd, chart) and the approval policy from the models.
-	$(PY) -m tourniquet.manifests
+	$(PY) -m tourniquet.api.manifests
 
 .PHONY: fmt
 fmt: venv ## Format the code.
-	$(VENV)/bin/ruff format operator tests
-	$(VENV)/bin/ruff check --fix operator tests
+	$(VENV)/bin/ruff format operator tests devkit bench
+	$(VENV)/bin/ruff check --fix operator tests devkit bench
 
 .PHONY: lint
-lint: venv ## Ruff and mypy.
-	$(VENV)/bin/ruff format --check operator tests
-	$(VENV)/bin/ruff check operator tests
+lint: venv ## Ruff, mypy (strict) and the import contract (core stays pure, layers point down).
+	$(VENV)/bin/ruff format --check operator tests devkit bench
+	$(VENV)/bin/ruff check operator tests devkit bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 .PHONY: test-unit
 test-unit: venv ## Unit tests only (pure, no cluster).
@@ -125,4 +126,4 @@ chart-test: venv chart-lint ## Chart and kustomize checks: lint, template, serve
 
 .PHONY: demo
 demo: venv ## The whole job on the local control plane: a bad rollout, an incident, approval, undo, MTTR.
-	$(PY) -m tourniquet.demo
+	$(PY) -m devkit.demo

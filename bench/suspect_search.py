@@ -38,14 +38,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tourniquet.projections import (
+from tourniquet.core.projections import (
     REVISION_ANNOTATION,
     DeploymentView,
     ReplicaSetView,
     deployment_view,
     replicaset_view,
 )
-from tourniquet.suspect import find_suspect
+from tourniquet.core.suspect import find_suspect
 
 # Goals, chosen after measuring on the 2-core development machine (Python 3.11), where
 # the medians were ~10 ms, ~3.4 ms, ~0.26 ms, 1363 B, 888 B and ~7 us. Timing goals have

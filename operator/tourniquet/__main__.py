@@ -1,5 +1,5 @@
 """python -m tourniquet: the operator CLI."""
 
-from tourniquet.cli import main
+from tourniquet.cli.main import main
 
 main()

@@ -31,7 +31,7 @@ from kubetest import REPO, Cluster, KubectlError, unavailable, wait_for
 from operatorproc import OperatorProcess, free_port
 from promstack import PromStack, alertmanager_binary, prometheus_binary, version
 
-from tourniquet.models import SPEC_ALERT_IMMUTABLE_MESSAGE
+from tourniquet.api.models import SPEC_ALERT_IMMUTABLE_MESSAGE
 
 StartOperator = Callable[..., OperatorProcess]
 

@@ -41,7 +41,7 @@ from kubetest import REPO, Cluster, KubectlError, unavailable, wait_for
 from operatorproc import OperatorProcess, free_port
 
 from conftest import add_diagnostic
-from tourniquet import manifests
+from tourniquet.api import manifests
 
 CHART = REPO / "charts/tourniquet"
 RESTRICTED = {

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tourniquet import manifests, metrics
+from tourniquet.api import manifests
+from tourniquet.observability import metrics
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts/tourniquet"

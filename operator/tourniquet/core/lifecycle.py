@@ -1,0 +1,611 @@
+"""The incident playbook as pure steps on a draft of the Incident's status.
+
+Each step reads the draft, decides, and writes status fields, timeline entries,
+Events to post and metrics to observe. The shell (handlers.py) reads the cluster,
+calls these steps in order and writes the result in one status patch, so what
+the operator does is decided here and tested without a cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tourniquet.core import conditions, timeline
+from tourniquet.core.clock import format_time, parse_time, seconds_between
+from tourniquet.core.guards import UNDO_STARTED_RESULTS, Refusal
+from tourniquet.core.projections import mapping, revision_of
+from tourniquet.core.rollback import UndoPlan, equal_ignore_hash
+from tourniquet.core.rollout_status import RolloutStatus
+from tourniquet.core.suspect import Suspect
+
+# Condition types, per Kubernetes API conventions (positive polarity, CamelCase).
+READY = "Ready"
+SUSPECT_IDENTIFIED = "SuspectIdentified"
+APPROVED = "Approved"
+MITIGATED = "Mitigated"
+RESOLVED = "Resolved"
+
+NO_APPROVAL = "NoApproval"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A Kubernetes Event to post: on the Incident, or on the named Deployment."""
+
+    type: str
+    reason: str
+    message: str
+    deployment: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A metric observation, made only once the status recording it is written."""
+
+    kind: str
+    value: float = 1.0
+    result: str = ""
+    reason: str = ""
+
+
+class Draft:
+    """The Incident's status as the operator is about to write it."""
+
+    def __init__(
+        self, body: Mapping[str, Any], now: datetime, timeline_limit: int = timeline.DEFAULT_LIMIT
+    ) -> None:
+        self.now = now
+        self.timeline_limit = timeline_limit
+        # One consistent snapshot: kopf's body is a live view that later events update,
+        # and a status read at one moment must be written with that moment's
+        # resourceVersion as precondition.
+        self.metadata: dict[str, Any] = copy.deepcopy(dict(mapping(body.get("metadata"))))
+        self.spec: dict[str, Any] = copy.deepcopy(dict(mapping(body.get("spec"))))
+        self.old: dict[str, Any] = copy.deepcopy(dict(mapping(body.get("status"))))
+        self.api_version = str(body.get("apiVersion", ""))
+        self.kind = str(body.get("kind", ""))
+        self.status: dict[str, Any] = copy.deepcopy(self.old)
+        self.notices: list[Notice] = []
+        # Timeline entries moved out of the bounded status, to archive (see timeline.spill).
+        self.archived: list[dict[str, Any]] = []
+        self.observations: list[Observation] = []
+
+    # -- facts about the incident -------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", ""))
+
+    @property
+    def resource_version(self) -> str | None:
+        value = self.metadata.get("resourceVersion")
+        return str(value) if value else None
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+    @property
+    def severity(self) -> str:
+        return str(self.spec.get("severity", "SEV3"))
+
+    @property
+    def commander(self) -> str | None:
+        value = mapping(self.spec.get("roles")).get("commander")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def impact_started_at(self) -> datetime:
+        """spec.startedAt when given, else when the Incident was created."""
+        return (
+            parse_time(self.spec.get("startedAt"))
+            or parse_time(self.metadata.get("creationTimestamp"))
+            or self.now
+        )
+
+    @property
+    def generation(self) -> int | None:
+        value = self.metadata.get("generation")
+        return value if isinstance(value, int) else None
+
+    @property
+    def suspect(self) -> dict[str, Any] | None:
+        value = self.status.get("suspect")
+        return value if isinstance(value, dict) else None
+
+    @property
+    def approval(self) -> dict[str, Any] | None:
+        value = self.status.get("approval")
+        return value if isinstance(value, dict) else None
+
+    @property
+    def mitigation(self) -> dict[str, Any] | None:
+        value = self.status.get("mitigation")
+        return value if isinstance(value, dict) else None
+
+    # -- writing ------------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: str,
+        message: str,
+        *,
+        actor: str | None = None,
+        event: str | None = None,
+        warning: bool = False,
+        deployment: str | None = None,
+    ) -> bool:
+        """A timeline entry, and an Event with reason `event` when given. A step re-run
+        after a restart records nothing new: the timeline already holds the entry.
+        Returns whether the entry is new."""
+        before = self.status.get("timeline") or []
+        grown = timeline.append(
+            before, timeline.entry(self.now, kind, message, actor), limit=len(before) + 1
+        )
+        added: bool = grown != before
+        self.status["timeline"], spilled = timeline.spill(
+            grown, self.timeline_limit, batch=max(1, self.timeline_limit // 4)
+        )
+        self.archived.extend(spilled)
+        if event and added:
+            self.notify(event, message, warning=warning, deployment=deployment)
+        return added
+
+    def notify(
+        self, reason: str, message: str, *, warning: bool = False, deployment: str | None = None
+    ) -> None:
+        self.notices.append(Notice("Warning" if warning else "Normal", reason, message, deployment))
+
+    def condition(self, type_: str, status: bool, reason: str, message: str) -> None:
+        self.status["conditions"] = conditions.set_condition(
+            self.status.get("conditions"),
+            type_,
+            "True" if status else "False",
+            reason,
+            message,
+            self.generation,
+            self.now,
+        )
+
+    def observe(self, kind: str, value: float = 1.0, result: str = "", reason: str = "") -> None:
+        self.observations.append(Observation(kind, value, result, reason))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The object as this draft would leave it."""
+        return {
+            "apiVersion": self.api_version,
+            "kind": self.kind,
+            "metadata": self.metadata,
+            "spec": self.spec,
+            "status": self.status,
+        }
+
+    def patch(self) -> dict[str, Any]:
+        """The JSON merge patch (RFC 7386) from the old status to the draft."""
+        return merge_patch(self.old, self.status)
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Changed keys with their new values, nested objects diffed, removed keys as None
+    (a merge patch merges nested objects, so a dropped nested key must be nulled)."""
+    changed: dict[str, Any] = {}
+    for key, value in new.items():
+        before = old.get(key)
+        if before == value:
+            continue
+        if isinstance(before, Mapping) and isinstance(value, Mapping):
+            changed[key] = merge_patch(before, value)
+        else:
+            changed[key] = value
+    changed.update({key: None for key in old if key not in new})
+    return changed
+
+
+# -- the playbook, step by step --------------------------------------------------------
+
+
+def declare(d: Draft) -> None:
+    """First sight of the Incident: it is declared, and the clock is running."""
+    if d.status.get("declaredAt"):
+        return
+    d.status["declaredAt"] = format_time(parse_time(d.metadata.get("creationTimestamp")) or d.now)
+    commander = d.commander or "none named"
+    d.record(
+        "Declared",
+        f"{d.severity} declared: {d.spec.get('title', '')} (Incident Commander: {commander})",
+        event="Declared",
+    )
+    d.observe("declared")
+
+
+def mitigation_started(d: Draft) -> bool:
+    return (d.mitigation or {}).get("result") in UNDO_STARTED_RESULTS
+
+
+def _key(approval: Mapping[str, Any] | None) -> tuple[Any, Any] | None:
+    return (approval.get("approvedBy"), approval.get("revision")) if approval else None
+
+
+def approval_answered(d: Draft) -> bool:
+    """The operator already acted on, or refused, this very approval: a different
+    approval (or clearing and approving again) is needed for it to act again."""
+    answered = d.status.get("answeredApproval")
+    return d.approval is not None and _key(d.approval) == _key(
+        answered if isinstance(answered, dict) else None
+    )
+
+
+def answer(d: Draft) -> None:
+    if d.approval is not None:
+        d.status["answeredApproval"] = {
+            "approvedBy": d.approval.get("approvedBy"),
+            "revision": d.approval.get("revision"),
+        }
+
+
+def awaiting_undo(d: Draft) -> bool:
+    """An approval the operator has not acted on yet."""
+    return d.approval is not None and not approval_answered(d) and not mitigation_started(d)
+
+
+def second_approval(d: Draft) -> bool:
+    """A new approval after this incident's undo started."""
+    return d.approval is not None and mitigation_started(d) and not approval_answered(d)
+
+
+def refuse_second_undo(d: Draft) -> None:
+    """An incident performs one undo. The record of that undo stays as it is."""
+    approval, mitigation = d.approval or {}, d.mitigation or {}
+    message = (
+        f"this incident already performed its undo of deployment/{mitigation.get('deployment')} "
+        f"(revision {mitigation.get('fromRevision')} -> {mitigation.get('toRevision')}, "
+        f"{mitigation.get('result')}); the approval by {approval.get('approvedBy')} for "
+        f"revision {approval.get('revision')} was not acted on. Declare a new Incident for a "
+        "new problem."
+    )
+    added = d.record(
+        "UndoRefused",
+        f"undo refused (AlreadyMitigated): {message}",
+        event="AlreadyMitigated",
+        warning=True,
+    )
+    d.condition(APPROVED, False, "AlreadyMitigated", message)
+    answer(d)
+    if added:
+        d.observe("rollback", result="refused", reason="AlreadyMitigated")
+
+
+def suspect_may_change(d: Draft) -> bool:
+    # An approval freezes the suspect: the IC approved undoing *that* rollout, and a
+    # newer one must make the undo refuse (TargetChanged), not silently retarget it.
+    return not d.spec.get("resolved") and not mitigation_started(d) and not awaiting_undo(d)
+
+
+def approve_command(d: Draft, revision: int) -> str:
+    payload = json.dumps(
+        {
+            "status": {
+                "approval": {"approvedBy": d.commander or "<commander>", "revision": revision}
+            }
+        },
+        separators=(",", ":"),
+    )
+    return (
+        f"kubectl patch incident {d.name} -n {d.namespace} --subresource=status "
+        f"--type=merge -p '{payload}'"
+    )
+
+
+def identify_suspect(d: Draft, found: Suspect | None) -> None:
+    """Name the most recent rollout in scope, and offer its undo to the IC."""
+    if not suspect_may_change(d):
+        return
+    current = d.suspect
+    if found is None:
+        if current is None:
+            message = "no Deployment rollout found in the incident's scope"
+            d.condition(SUSPECT_IDENTIFIED, False, "NoRecentRollout", message)
+            d.record("NoRecentRollout", message, event="NoRecentRollout")
+        return
+    new = found.to_status()
+    if current and (current.get("deployment"), current.get("revision")) == (
+        new["deployment"],
+        new["revision"],
+    ):
+        return
+    replaced = current is not None
+    d.status["suspect"] = new
+    what = (
+        f"deployment/{new['deployment']} revision {new['revision']} "
+        f"rolled out at {new['rolledOutAt']} ({new['change']})"
+    )
+    kind = "SuspectReplaced" if replaced else "SuspectIdentified"
+    d.record(kind, f"suspect: {what}", event=kind)
+    d.condition(SUSPECT_IDENTIFIED, True, kind, f"most recent rollout in scope: {what}")
+    offer_undo(d, found)
+
+
+def offer_undo(d: Draft, found: Suspect) -> None:
+    if found.previous_revision is None:
+        d.status.pop("mitigation", None)
+        message = (
+            f"deployment/{found.deployment} has no previous revision to return to; "
+            "mitigate by other means"
+        )
+        d.condition(APPROVED, False, NO_APPROVAL, message)
+        return
+    message = (
+        f"rollout undo of deployment/{found.deployment} from revision {found.revision} to "
+        f"{found.previous_revision} awaits the Incident Commander's approval: "
+        f"{approve_command(d, found.revision)}"
+    )
+    d.status["mitigation"] = {
+        "action": "RolloutUndo",
+        "deployment": found.deployment,
+        "fromRevision": found.revision,
+        "toRevision": found.previous_revision,
+        "result": "Pending",
+        "reason": NO_APPROVAL,
+        "message": message,
+    }
+    d.condition(APPROVED, False, NO_APPROVAL, message)
+    d.condition(MITIGATED, False, "NotStarted", "no mitigation has started")
+
+
+def _answering(d: Draft) -> dict[str, Any]:
+    approval = d.approval or {}
+    return {"approvedBy": approval.get("approvedBy"), "approvalRevision": approval.get("revision")}
+
+
+def refuse(d: Draft, refusal: Refusal) -> None:
+    """The guarded undo says no: recorded once per approval, the Deployment untouched."""
+    suspect = d.suspect or {}
+    previous = d.mitigation or {}
+    d.status["mitigation"] = {
+        "action": "RolloutUndo",
+        "deployment": suspect.get("deployment") or previous.get("deployment"),
+        "fromRevision": suspect.get("revision") or previous.get("fromRevision"),
+        "toRevision": suspect.get("previousRevision") or previous.get("toRevision"),
+        "result": "Refused",
+        "reason": refusal.reason,
+        "message": refusal.message,
+        "finishedAt": format_time(d.now),
+        **_answering(d),
+    }
+    d.status["mitigation"] = {k: v for k, v in d.status["mitigation"].items() if v is not None}
+    answer(d)
+    # Numbered: the same approval may be refused again after the IC clears and re-approves,
+    # and each refusal is its own entry and Event.
+    ordinal = 1 + sum(1 for e in d.status.get("timeline") or [] if e.get("kind") == "UndoRefused")
+    who = (d.approval or {}).get("approvedBy", "nobody")
+    revision = (d.approval or {}).get("revision", "?")
+    d.record(
+        "UndoRefused",
+        f"undo refused (#{ordinal}, {refusal.reason}) for the approval by {who} of revision "
+        f"{revision}: {refusal.message}",
+        event=refusal.reason,
+        warning=True,
+    )
+    d.condition(MITIGATED, False, refusal.reason, refusal.message)
+    d.observe("rollback", result="refused", reason=refusal.reason)
+
+
+def forget_cleared_approval(d: Draft) -> None:
+    """Clearing status.approval resets what was answered, so approving again acts."""
+    if d.approval is None:
+        d.status.pop("answeredApproval", None)
+
+
+def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str) -> None:
+    """Write down the undo before making it, so a restart knows it may have happened."""
+    approval = d.approval or {}
+    who = str(approval.get("approvedBy"))
+    d.record(
+        "Approved",
+        f"{who} approved the undo of revision {approval.get('revision')}",
+        actor=who,
+        event="Approved",
+    )
+    d.condition(APPROVED, True, "Approved", f"approved by {who} (verified by the API server)")
+    message = (
+        f"rolling back deployment/{deployment} from revision {plan.from_revision} to "
+        f"{plan.to_revision} (the template of replicaset/{plan.replica_set})"
+    )
+    d.status["mitigation"] = {
+        "action": "RolloutUndo",
+        "deployment": deployment,
+        "fromRevision": plan.from_revision,
+        "toRevision": plan.to_revision,
+        "replicaSet": plan.replica_set,
+        "result": "InProgress",
+        "reason": "UndoStarted",
+        "message": message,
+        "startedAt": format_time(d.now),
+        "preconditionResourceVersion": resource_version,
+        **_answering(d),
+    }
+    answer(d)
+    d.record("MitigationStarted", message, event="MitigationStarted")
+    d.condition(MITIGATED, False, "RolloutInProgress", message)
+
+
+def undo_patched(d: Draft, *, recovered: bool = False) -> None:
+    mitigation = d.mitigation or {}
+    if mitigation.get("patchedAt"):
+        return
+    mitigation["patchedAt"] = format_time(d.now)
+    deployment = str(mitigation.get("deployment"))
+    note = " (found applied after an operator restart)" if recovered else ""
+    d.record(
+        "RolloutUndone",
+        f"deployment/{deployment} set back to the template of revision "
+        f"{mitigation.get('toRevision')}{note}",
+        event="RolloutUndone",
+    )
+    d.notify(
+        "RolloutUndone",
+        f"Tourniquet undid revision {mitigation.get('fromRevision')} (back to the template of "
+        f"revision {mitigation.get('toRevision')}) for incident {d.namespace}/{d.name}, "
+        f"approved by {mitigation.get('approvedBy')}",
+        deployment=deployment,
+    )
+
+
+def drill_rehearsed(d: Draft) -> None:
+    """A drill's undo is sent as a server-side dry run: validated and admitted by the API
+    server, stored nowhere. That completes the rehearsal."""
+    mitigation = d.mitigation or {}
+    mitigation["patchedAt"] = format_time(d.now)
+    deployment = mitigation.get("deployment")
+    message = (
+        f"drill: the undo of deployment/{deployment} (revision {mitigation.get('fromRevision')} "
+        f"-> {mitigation.get('toRevision')}) passed the API server as a dry run; nothing changed"
+    )
+    d.record("RolloutUndone", message, event="DrillUndoRehearsed")
+    follow_rollout(d, RolloutStatus(done=True, failed=False, message=message), 0)
+
+
+def undo_failed(d: Draft, reason: str, message: str) -> None:
+    """The undo ended without a completed rollout."""
+    mitigation = d.mitigation or {}
+    mitigation.update(
+        result="Failed", reason=reason, message=message, finishedAt=format_time(d.now)
+    )
+    d.record(
+        "MitigationFailed",
+        f"mitigation failed ({reason}): {message}",
+        event="MitigationFailed",
+        warning=True,
+    )
+    d.condition(MITIGATED, False, reason, message)
+    d.observe("rollback", result="failed", reason=reason)
+
+
+def patch_rejected(d: Draft) -> None:
+    """The undo patch's precondition failed: somebody changed the Deployment first."""
+    mitigation = d.mitigation or {}
+    message = (
+        f"deployment/{mitigation.get('deployment')} changed while the undo was being made; "
+        "it was not overwritten"
+    )
+    mitigation.update(
+        result="Refused", reason="TargetChanged", message=message, finishedAt=format_time(d.now)
+    )
+    d.record(
+        "UndoRefused",
+        f"undo refused (TargetChanged): {message}",
+        event="TargetChanged",
+        warning=True,
+    )
+    d.condition(MITIGATED, False, "TargetChanged", message)
+    d.observe("rollback", result="refused", reason="TargetChanged")
+
+
+def undo_landed(
+    mitigation: Mapping[str, Any],
+    suspect: Mapping[str, Any] | None,
+    deployment: Mapping[str, Any] | None,
+    replicasets: Sequence[Mapping[str, Any]],
+) -> bool | None:
+    """After a restart: did the claimed undo reach the Deployment?
+
+    True: the Deployment runs the restored template. False: it still runs the
+    suspect revision untouched, so the patch never landed and may be sent (with a
+    fresh precondition: at most one such patch can succeed). None: somebody else
+    changed it; it must not be touched again.
+    """
+    if deployment is None:
+        return None
+    by_name = {str(mapping(rs.get("metadata")).get("name")): rs for rs in replicasets}
+    template = mapping(deployment.get("spec")).get("template")
+    target = by_name.get(str(mitigation.get("replicaSet")))
+    if target is not None and equal_ignore_hash(
+        template, mapping(target.get("spec")).get("template")
+    ):
+        return True
+    live = by_name.get(str((suspect or {}).get("replicaSet")))
+    if (
+        live is not None
+        and revision_of(deployment) == mitigation.get("fromRevision")
+        and equal_ignore_hash(template, mapping(live.get("spec")).get("template"))
+    ):
+        return False
+    return None
+
+
+def follow_rollout(d: Draft, rollout: RolloutStatus, timeout_seconds: float) -> None:
+    """kubectl rollout status, as a step: Succeeded, Failed, or still going."""
+    mitigation = d.mitigation or {}
+    if rollout.done:
+        mitigation.update(
+            result="Succeeded",
+            reason="RolloutComplete",
+            message=rollout.message,
+            finishedAt=format_time(d.now),
+        )
+        d.status["mitigatedAt"] = format_time(d.now)
+        ttm = seconds_between(d.impact_started_at, d.now)
+        d.status["timeToMitigateSeconds"] = ttm
+        d.record("Mitigated", f"{rollout.message}; time to mitigate {ttm:.0f}s", event="Mitigated")
+        d.condition(MITIGATED, True, "RolloutComplete", rollout.message)
+        d.observe("time_to_mitigate", ttm)
+        d.observe("rollback", result="succeeded")
+    elif rollout.failed:
+        undo_failed(d, "ProgressDeadlineExceeded", rollout.message)
+    else:
+        started = parse_time(mitigation.get("startedAt")) or d.now
+        if seconds_between(started, d.now) > timeout_seconds:
+            undo_failed(
+                d,
+                "RolloutTimeout",
+                f"rollout not complete after {timeout_seconds:.0f}s: {rollout.message}",
+            )
+        else:
+            mitigation["message"] = rollout.message
+
+
+def resolve(d: Draft) -> None:
+    """The IC's all-clear: time to resolve (MTTR) is measured from impact start."""
+    if not d.spec.get("resolved") or d.status.get("resolvedAt"):
+        return
+    d.status["resolvedAt"] = format_time(d.now)
+    ttr = seconds_between(d.impact_started_at, d.now)
+    d.status["timeToResolveSeconds"] = ttr
+    d.record(
+        "Resolved", f"resolved; time to resolve {ttr:.0f}s", actor=d.commander, event="Resolved"
+    )
+    d.condition(RESOLVED, True, "Resolved", "the Incident Commander gave the all-clear")
+    d.observe("time_to_resolve", ttr)
+
+
+def phase(d: Draft) -> str:
+    if d.spec.get("resolved"):
+        # Closed once the postmortem is complete (see playbook.track_postmortem).
+        return "Closed" if d.status.get("closedAt") else "Resolved"
+    result = (d.mitigation or {}).get("result")
+    if result == "Succeeded":
+        return "Mitigated"
+    if result in ("InProgress", "Failed"):
+        return "Mitigating"
+    return "Declared"
+
+
+def finish(d: Draft) -> None:
+    d.status["phase"] = phase(d)
+    d.status["observedGeneration"] = d.generation
+    d.condition(READY, True, "Reconciled", f"phase {d.status['phase']}")
+
+
+def failed_reconcile(d: Draft, error: str) -> None:
+    """Something unexpected: say so on the Incident instead of crashing or looping."""
+    d.condition(READY, False, "ReconcileError", error[:1024])
+    d.notify("ReconcileError", error[:1024], warning=True)

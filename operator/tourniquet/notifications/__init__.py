@@ -1,0 +1,1 @@
+"""Notifications out: comms updates delivered to the severity policy's webhooks."""

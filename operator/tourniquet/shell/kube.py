@@ -1,0 +1,276 @@
+"""The few Kubernetes API calls the operator's logic makes, each one counted.
+
+Reads for decisions come from kopf's in-memory indexes; these calls happen only
+when the operator is about to act (fresh reads for the guards, the undo patch,
+status writes) and are few per incident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from tourniquet.api.models import GROUP, VERSION
+from tourniquet.observability.metrics import API_REQUESTS
+from tourniquet.shell.settings import INCIDENTS, RUNBOOKS
+
+__all__ = ["ApiException", "Kube"]
+
+
+def load_config() -> None:
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+class Kube:
+    def __init__(self, api_client: kubernetes.client.ApiClient | None = None) -> None:
+        self._client = api_client or kubernetes.client.ApiClient()
+        self._apps = kubernetes.client.AppsV1Api(self._client)
+        self._core = kubernetes.client.CoreV1Api(self._client)
+        self._custom = kubernetes.client.CustomObjectsApi(self._client)
+        self._admission = kubernetes.client.AdmissionregistrationV1Api(self._client)
+
+    def _json(self, obj: object) -> Any:
+        return self._client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+
+    async def _call(
+        self, verb: str, resource: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        API_REQUESTS.labels(verb=verb, resource=resource).inc()
+        return await asyncio.to_thread(fn, *args, _request_timeout=30, **kwargs)
+
+    async def _get(self, resource: str, fn: Callable[..., Any], *args: Any) -> Any | None:
+        """A GET where "not found" is an answer (None), not an error."""
+        try:
+            return await self._call("get", resource, fn, *args)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def _merge_patch(
+        self, plural: str, namespace: str, name: str, patch: dict[str, Any], *, status: bool
+    ) -> dict[str, Any]:
+        """A JSON merge patch of one of our custom resources, or of its status subresource;
+        a metadata.resourceVersion in it is a precondition (409 if the object changed)."""
+        custom = self._custom
+        fn = (
+            custom.patch_namespaced_custom_object_status
+            if status
+            else custom.patch_namespaced_custom_object
+        )
+        resource = f"{plural}/status" if status else plural
+        return dict(
+            await self._call(
+                "patch",
+                resource,
+                fn,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+            )
+        )
+
+    async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = await self._get("deployments", self._apps.read_namespaced_deployment, name, namespace)
+        return None if obj is None else dict(self._json(obj))
+
+    async def list_replicasets(
+        self, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """kubectl lists a Deployment's ReplicaSets by its selector, and so do we."""
+        extra = {"label_selector": label_selector} if label_selector else {}
+        obj = await self._call(
+            "list", "replicasets", self._apps.list_namespaced_replica_set, namespace, **extra
+        )
+        return list(self._json(obj).get("items", []))
+
+    async def json_patch_deployment(
+        self, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """dry_run: the API server validates and admits the patch but stores nothing
+        (drills rehearse the undo this way)."""
+        extra = {"dry_run": "All"} if dry_run else {}
+        obj = await self._call(
+            "patch",
+            "deployments",
+            self._apps.patch_namespaced_deployment,
+            name,
+            namespace,
+            patch,
+            _content_type="application/json-patch+json",
+            **extra,
+        )
+        return dict(self._json(obj))
+
+    async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = await self._get("configmaps", self._core.read_namespaced_config_map, name, namespace)
+        return None if obj is None else dict(self._json(obj))
+
+    async def apply_configmap(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create the ConfigMap, or replace its data and labels if it exists."""
+        name = body["metadata"]["name"]
+        try:
+            await self._call(
+                "create", "configmaps", self._core.create_namespaced_config_map, namespace, body
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            await self._call(
+                "patch",
+                "configmaps",
+                self._core.patch_namespaced_config_map,
+                name,
+                namespace,
+                {
+                    "metadata": {"labels": body["metadata"].get("labels", {})},
+                    "data": body.get("data", {}),
+                },
+                _content_type="application/merge-patch+json",
+            )
+
+    async def post_event(
+        self, involved: dict[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        """An Event outside kopf's handlers (kopf.event only works inside them)."""
+        meta = involved["metadata"]
+        now = datetime.now(UTC).isoformat()
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": "tourniquet"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._call(
+            "create", "events", self._core.create_namespaced_event, meta["namespace"], body
+        )
+
+    async def _list(
+        self, plural: str, namespaces: Sequence[str], label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        extra = {"label_selector": label_selector} if label_selector else {}
+        if not namespaces:
+            obj = await self._call(
+                "list",
+                plural,
+                self._custom.list_cluster_custom_object,
+                GROUP,
+                VERSION,
+                plural,
+                **extra,
+            )
+            return list(obj.get("items", []))
+        items: list[dict[str, Any]] = []
+        for namespace in namespaces:
+            obj = await self._call(
+                "list",
+                plural,
+                self._custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                **extra,
+            )
+            items.extend(obj.get("items", []))
+        return items
+
+    async def list_runbooks(self, namespaces: Sequence[str]) -> list[dict[str, Any]]:
+        return await self._list(RUNBOOKS, namespaces)
+
+    async def list_incidents(
+        self, namespaces: Sequence[str], label_selector: str
+    ) -> list[dict[str, Any]]:
+        return await self._list(INCIDENTS, namespaces, label_selector)
+
+    async def create_incident(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            await self._call(
+                "create",
+                INCIDENTS,
+                self._custom.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                INCIDENTS,
+                body,
+            )
+        )
+
+    async def patch_incident(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._merge_patch(INCIDENTS, namespace, name, patch, status=False)
+
+    async def get_runbook(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = await self._get(
+            RUNBOOKS,
+            self._custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            RUNBOOKS,
+            name,
+        )
+        return None if obj is None else dict(obj)
+
+    async def patch_runbook_status(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._merge_patch(RUNBOOKS, namespace, name, patch, status=True)
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str | None:
+        """The decoded value of ``key`` in the Secret; None when either is missing."""
+        secret = await self._get("secrets", self._core.read_namespaced_secret, name, namespace)
+        encoded = (secret.data or {}).get(key) if secret is not None else None
+        if not encoded:
+            return None
+        return base64.b64decode(encoded).decode().strip() or None
+
+    async def patch_incident_status(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._merge_patch(INCIDENTS, namespace, name, patch, status=True)
+
+    async def approval_policy_enforced(self, policy: str) -> bool:
+        """The policy exists and some binding denies what it rejects."""
+        found = await self._get(
+            "validatingadmissionpolicies", self._admission.read_validating_admission_policy, policy
+        )
+        if found is None:
+            return False
+        bindings = await self._call(
+            "list",
+            "validatingadmissionpolicybindings",
+            self._admission.list_validating_admission_policy_binding,
+        )
+        return any(
+            b.spec is not None
+            and b.spec.policy_name == policy
+            and "Deny" in (b.spec.validation_actions or [])
+            for b in bindings.items
+        )

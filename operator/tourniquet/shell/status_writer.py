@@ -1,0 +1,124 @@
+"""Writing an Incident's status: one merge patch with the resourceVersion the draft was
+read at as precondition; Events and metrics only for what was written."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import kopf
+
+from tourniquet.api.models import GROUP
+from tourniquet.core import lifecycle as flow
+from tourniquet.core import playbook
+from tourniquet.core.conditions import get_condition
+from tourniquet.observability import metrics
+from tourniquet.observability.metrics import INCIDENT_STATE, IncidentGauges
+from tourniquet.shell.kube import ApiException, Kube
+
+log = logging.getLogger("tourniquet")
+
+OPEN_PHASES = ("Declared", "Mitigating", "Mitigated")
+
+
+async def commit(
+    d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any]
+) -> dict[str, Any] | None:
+    """Write the draft with the resourceVersion it was read at as precondition, then
+    post its Events and observe its metrics: only what is written is announced.
+    Returns the Incident as written, or None when it changed in the meantime."""
+    INCIDENT_STATE.set(d.uid, _gauges(d))
+    if d.archived and await _archive_timeline(d, memo):
+        return None  # the Incident changed (its archive); the next event writes the status
+    patch = d.patch()
+    if not patch:
+        return d.snapshot()
+    log.debug(
+        "%s/%s: status write at %s: %s",
+        d.namespace,
+        d.name,
+        d.resource_version,
+        {k: (v if v is None or k in ("phase",) else "...") for k, v in patch.items()},
+    )
+    kube: Kube = memo.kube
+    try:
+        written = await kube.patch_incident_status(
+            d.namespace,
+            d.name,
+            {"metadata": {"resourceVersion": d.resource_version}, "status": patch},
+        )
+    except ApiException as exc:
+        if exc.status in (404, 409):
+            log.debug(
+                "%s/%s changed since it was read; the next event decides again", d.namespace, d.name
+            )
+            return None
+        raise
+    superseded = memo.superseded.setdefault(d.uid, [])
+    superseded.append(d.resource_version)
+    del superseded[:-16]
+    for notice in d.notices:
+        kopf.event(
+            _target(notice, d, deployments),
+            type=notice.type,
+            reason=notice.reason,
+            message=notice.message,
+        )
+    for o in d.observations:
+        metrics.observe(o.kind, d.severity, o.value, o.result, o.reason, drill=playbook.is_drill(d))
+    return written
+
+
+ARCHIVE_ANNOTATION = f"{GROUP}/timeline-archive"
+
+
+def archived_timeline(d: flow.Draft) -> list[dict[str, Any]]:
+    raw = (d.metadata.get("annotations") or {}).get(ARCHIVE_ANNOTATION)
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+async def _archive_timeline(d: flow.Draft, memo: kopf.Memo) -> bool:
+    """Entries spilled out of the bounded status.timeline go to an annotation first, so
+    the postmortem still has the complete timeline. True when the annotation changed."""
+    archive = archived_timeline(d)
+    seen = {(e.get("at"), e.get("kind"), e.get("message")) for e in archive}
+    new = [e for e in d.archived if (e.get("at"), e.get("kind"), e.get("message")) not in seen]
+    if not new:
+        return False
+    archived = json.dumps(archive + new, separators=(",", ":"))
+    await memo.kube.patch_incident(
+        d.namespace, d.name, {"metadata": {"annotations": {ARCHIVE_ANNOTATION: archived}}}
+    )
+    return True
+
+
+def _gauges(d: flow.Draft) -> IncidentGauges:
+    pm = d.status.get("postmortem") or {}
+    postmortem = get_condition(d.status.get("conditions"), playbook.POSTMORTEM_COMPLETE) or {}
+    postmortem_overdue = postmortem.get("reason") == "PostmortemOverdue"
+    return IncidentGauges(
+        severity=d.severity,
+        drill=playbook.is_drill(d),
+        open=d.status.get("phase") in OPEN_PHASES,
+        comms_overdue=bool((d.status.get("comms") or {}).get("overdue")),
+        postmortem_overdue=postmortem_overdue,
+        action_items_open=int(pm.get("actionItemsOpen") or 0),
+        action_items_overdue=int(pm.get("actionItemsOverdue") or 0),
+    )
+
+
+def _target(notice: flow.Notice, d: flow.Draft, deployments: kopf.Index[str, Any]) -> Any:
+    if notice.deployment is None:
+        return d.snapshot()
+    namespace = d.namespace
+    uid = next((v.uid for v in deployments.get(namespace, []) if v.name == notice.deployment), "")
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": notice.deployment, "namespace": namespace, "uid": uid},
+    }
