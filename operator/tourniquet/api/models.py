@@ -20,15 +20,8 @@ import re2  # RE2: the regular expressions of Alertmanager (Go) and of CEL
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-GROUP = "tourniquet.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-CATEGORY = "tourniquet"
-
-#: Name of the ValidatingAdmissionPolicy (and its binding) that checks approvals.
-APPROVAL_POLICY_NAME = "tourniquet-incident-approval"
-#: Members of this group may approve any Incident's mitigation, besides its commander.
-DEFAULT_APPROVERS_GROUP = "tourniquet:incident-commanders"
+from tourniquet.api.names import CATEGORY, GROUP
+from tourniquet.api.vocabulary import MitigationAction, MitigationResult, Phase
 
 # Messages shared by the CEL rules (enforced by the API server) and the pydantic
 # validators that mirror them (so the operator rejects what the API server rejects).
@@ -134,32 +127,6 @@ class Severity(StrEnum):
     SEV1 = "SEV1"
     SEV2 = "SEV2"
     SEV3 = "SEV3"
-
-
-class Phase(StrEnum):
-    """Where the incident is in its lifecycle."""
-
-    DECLARED = "Declared"
-    MITIGATING = "Mitigating"
-    MITIGATED = "Mitigated"
-    RESOLVED = "Resolved"
-    CLOSED = "Closed"
-
-
-class MitigationAction(StrEnum):
-    """What the operator did (or will do) to stop the bleeding."""
-
-    ROLLOUT_UNDO = "RolloutUndo"
-
-
-class MitigationResult(StrEnum):
-    """Outcome of the mitigation so far."""
-
-    PENDING = "Pending"
-    IN_PROGRESS = "InProgress"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    REFUSED = "Refused"
 
 
 class ConditionStatus(StrEnum):

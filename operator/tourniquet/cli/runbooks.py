@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from tourniquet.api.models import GROUP, VERSION
+from tourniquet.api.names import GROUP, VERSION
 from tourniquet.core.runbooks import (
     RunbookView,
     UnansweredAlert,

@@ -22,20 +22,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from tourniquet.api.models import API_VERSION, Severity
-from tourniquet.core.clock import format_time
-from tourniquet.core.projections import mapping, text
-from tourniquet.core.runbooks import (
+from tourniquet.api.models import Severity
+from tourniquet.api.names import (
+    ALERT_GROUP_LABEL,
     ALERT_STATUS,
     ALERT_STATUS_AT,
+    ALERTNAME_LABEL,
+    API_VERSION,
     AUTO_RESOLVE,
     SEVERITY_SOURCE,
-    Match,
+    SOURCE_LABEL,
 )
+from tourniquet.core.clock import format_time
+from tourniquet.core.projections import mapping, text
+from tourniquet.core.runbooks import Match
 
-GROUP_LABEL = "tourniquet.dev/alert-group"
-SOURCE_LABEL = "tourniquet.dev/source"
-ALERTNAME_LABEL = "tourniquet.dev/alertname"
 SOURCE = "alertmanager"
 
 #: Alertmanager's webhook payload version this receiver understands.
@@ -291,7 +292,7 @@ def declare(
     group = group_hash(n.group_key)
     target = match.runbook.namespace if match else namespace
     name = incident_name(alertname, n.group_key, starts_at)
-    metadata_labels = {GROUP_LABEL: group, SOURCE_LABEL: SOURCE}
+    metadata_labels = {ALERT_GROUP_LABEL: group, SOURCE_LABEL: SOURCE}
     if alertname and len(alertname) <= 63 and _LABEL_VALUE.match(alertname):
         metadata_labels[ALERTNAME_LABEL] = alertname
     manifest = {

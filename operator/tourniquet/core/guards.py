@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tourniquet.api.models import APPROVAL_POLICY_NAME
+from tourniquet.api.names import APPROVAL_POLICY_NAME
+from tourniquet.api.vocabulary import UNDO_STARTED, Reason
 from tourniquet.core.projections import mapping, revision_of, text
 from tourniquet.core.rollback import (
     AlreadyAtRevision,
@@ -21,19 +22,6 @@ from tourniquet.core.rollback import (
     select_revision,
     undo_plan,
 )
-
-NO_APPROVAL = "NoApproval"
-ALREADY_MITIGATED = "AlreadyMitigated"
-APPROVAL_UNVERIFIED = "ApprovalUnverified"
-APPROVAL_REVISION_MISMATCH = "ApprovalRevisionMismatch"
-TARGET_CHANGED = "TargetChanged"
-DEPLOYMENT_PAUSED = "DeploymentPaused"
-NO_PREVIOUS_REVISION = "NoPreviousRevision"
-ALREADY_AT_REVISION = "AlreadyAtRevision"
-
-# Any of these means this incident already patched (or began patching) the Deployment;
-# Pending and Refused have not touched it, so they may still go ahead.
-UNDO_STARTED_RESULTS = frozenset({"InProgress", "Succeeded", "Failed"})
 
 
 @dataclass(frozen=True)
@@ -63,20 +51,20 @@ def _approval_refusal(request: UndoRequest) -> Refusal | None:
     approver = text(approval.get("approvedBy"))
     if not approver:
         return Refusal(
-            NO_APPROVAL,
+            Reason.NO_APPROVAL,
             "No approval yet: the Incident Commander must set status.approval "
             "(approvedBy and revision) before the suspect rollout is undone.",
         )
     result = text(mapping(request.mitigation).get("result"))
-    if result in UNDO_STARTED_RESULTS:
+    if result in UNDO_STARTED:
         return Refusal(
-            ALREADY_MITIGATED,
+            Reason.ALREADY_MITIGATED,
             f"This incident already performed its undo (result {result}), "
             "and an incident never undoes a rollout twice.",
         )
     if not request.approval_verified and not request.trust_unverified:
         return Refusal(
-            APPROVAL_UNVERIFIED,
+            Reason.APPROVAL_UNVERIFIED,
             f"The approval by {approver} cannot be trusted because the "
             f"ValidatingAdmissionPolicy {request.approval_policy} is not installed; install it "
             "(Helm chart, `make install` or `kubectl apply -k config/policy`), then clear "
@@ -89,13 +77,13 @@ def _approval_refusal(request: UndoRequest) -> Refusal | None:
     suspected = _revision(suspect.get("revision"))
     if suspected is None or suspected < 1:
         return Refusal(
-            APPROVAL_REVISION_MISMATCH,
+            Reason.APPROVAL_REVISION_MISMATCH,
             f"The approval is for revision {approved} but no suspect rollout has been "
             "identified, so there is nothing approved to undo.",
         )
     if approved != suspected:
         return Refusal(
-            APPROVAL_REVISION_MISMATCH,
+            Reason.APPROVAL_REVISION_MISMATCH,
             f"The approval is for revision {approved} but the suspect rollout is revision "
             f"{suspected}; approve revision {suspected} to undo it.",
         )
@@ -111,13 +99,13 @@ def _target_refusal(
     name = text(suspect.get("deployment"))
     if deployment is None or text(mapping(deployment.get("metadata")).get("name")) != name:
         return Refusal(
-            TARGET_CHANGED,
+            Reason.TARGET_CHANGED,
             f"Deployment {name} no longer exists, so revision {revision} cannot be undone.",
         )
     live = revision_of(deployment)
     if live != revision:
         return Refusal(
-            TARGET_CHANGED,
+            Reason.TARGET_CHANGED,
             f"Deployment {name} is now at revision {live}, not the approved revision "
             f"{revision}; it moved on since, so it was left alone.",
         )
@@ -129,14 +117,14 @@ def _target_refusal(
     suspect_rs_name = text(mapping(suspect_rs.get("metadata")).get("name")) if suspect_rs else ""
     if suspect_rs is None or (expected_rs and suspect_rs_name != expected_rs):
         return Refusal(
-            TARGET_CHANGED,
+            Reason.TARGET_CHANGED,
             f"The ReplicaSet of revision {revision} of Deployment {name} is gone or was "
             "replaced, so the approved rollout can no longer be identified; it was left alone.",
         )
     template = mapping(deployment.get("spec")).get("template")
     if not equal_ignore_hash(template, mapping(suspect_rs.get("spec")).get("template")):
         return Refusal(
-            TARGET_CHANGED,
+            Reason.TARGET_CHANGED,
             f"The pod template of Deployment {name} no longer matches revision {revision}; "
             "someone changed it since the approval, so it was left alone.",
         )
@@ -158,7 +146,7 @@ def check_undo(request: UndoRequest) -> UndoPlan | Refusal:
     name = text(suspect.get("deployment"))
     if mapping(deployment.get("spec")).get("paused") is True:
         return Refusal(
-            DEPLOYMENT_PAUSED,
+            Reason.DEPLOYMENT_PAUSED,
             f"Deployment {name} is paused, and kubectl refuses to undo a paused Deployment "
             f"too; resume it with `kubectl rollout resume deployment/{name}` to let the undo "
             "proceed.",
@@ -167,13 +155,13 @@ def check_undo(request: UndoRequest) -> UndoPlan | Refusal:
         return undo_plan(deployment, request.replicasets)
     except NoRolloutHistory:
         return Refusal(
-            NO_PREVIOUS_REVISION,
+            Reason.NO_PREVIOUS_REVISION,
             f"Deployment {name} has no revision before {revision} to return to, "
             "so there is nothing to undo.",
         )
     except AlreadyAtRevision as already:
         return Refusal(
-            ALREADY_AT_REVISION,
+            Reason.ALREADY_AT_REVISION,
             f"Deployment {name} already runs the pod template of revision {already.revision}, "
             "so there is nothing to undo.",
         )

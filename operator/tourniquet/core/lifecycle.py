@@ -15,22 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tourniquet.api.vocabulary import (
+    UNDO_STARTED,
+    ConditionType,
+    MitigationAction,
+    MitigationResult,
+    Phase,
+    Reason,
+)
 from tourniquet.core import conditions, timeline
 from tourniquet.core.clock import format_time, parse_time, seconds_between
-from tourniquet.core.guards import UNDO_STARTED_RESULTS, Refusal
+from tourniquet.core.guards import Refusal
 from tourniquet.core.projections import mapping, revision_of
 from tourniquet.core.rollback import UndoPlan, equal_ignore_hash
 from tourniquet.core.rollout_status import RolloutStatus
 from tourniquet.core.suspect import Suspect
 
 # Condition types, per Kubernetes API conventions (positive polarity, CamelCase).
-READY = "Ready"
-SUSPECT_IDENTIFIED = "SuspectIdentified"
-APPROVED = "Approved"
-MITIGATED = "Mitigated"
-RESOLVED = "Resolved"
-
-NO_APPROVAL = "NoApproval"
 
 
 @dataclass(frozen=True)
@@ -220,15 +221,15 @@ def declare(d: Draft) -> None:
     d.status["declaredAt"] = format_time(parse_time(d.metadata.get("creationTimestamp")) or d.now)
     commander = d.commander or "none named"
     d.record(
-        "Declared",
+        Reason.DECLARED,
         f"{d.severity} declared: {d.spec.get('title', '')} (Incident Commander: {commander})",
-        event="Declared",
+        event=Reason.DECLARED,
     )
     d.observe("declared")
 
 
 def mitigation_started(d: Draft) -> bool:
-    return (d.mitigation or {}).get("result") in UNDO_STARTED_RESULTS
+    return (d.mitigation or {}).get("result") in UNDO_STARTED
 
 
 def _key(approval: Mapping[str, Any] | None) -> tuple[Any, Any] | None:
@@ -273,15 +274,15 @@ def refuse_second_undo(d: Draft) -> None:
         "new problem."
     )
     added = d.record(
-        "UndoRefused",
+        Reason.UNDO_REFUSED,
         f"undo refused (AlreadyMitigated): {message}",
-        event="AlreadyMitigated",
+        event=Reason.ALREADY_MITIGATED,
         warning=True,
     )
-    d.condition(APPROVED, False, "AlreadyMitigated", message)
+    d.condition(ConditionType.APPROVED, False, Reason.ALREADY_MITIGATED, message)
     answer(d)
     if added:
-        d.observe("rollback", result="refused", reason="AlreadyMitigated")
+        d.observe("rollback", result="refused", reason=Reason.ALREADY_MITIGATED)
 
 
 def suspect_may_change(d: Draft) -> bool:
@@ -313,8 +314,8 @@ def identify_suspect(d: Draft, found: Suspect | None) -> None:
     if found is None:
         if current is None:
             message = "no Deployment rollout found in the incident's scope"
-            d.condition(SUSPECT_IDENTIFIED, False, "NoRecentRollout", message)
-            d.record("NoRecentRollout", message, event="NoRecentRollout")
+            d.condition(ConditionType.SUSPECT_IDENTIFIED, False, Reason.NO_RECENT_ROLLOUT, message)
+            d.record(Reason.NO_RECENT_ROLLOUT, message, event=Reason.NO_RECENT_ROLLOUT)
         return
     new = found.to_status()
     if current and (current.get("deployment"), current.get("revision")) == (
@@ -328,9 +329,11 @@ def identify_suspect(d: Draft, found: Suspect | None) -> None:
         f"deployment/{new['deployment']} revision {new['revision']} "
         f"rolled out at {new['rolledOutAt']} ({new['change']})"
     )
-    kind = "SuspectReplaced" if replaced else "SuspectIdentified"
+    kind = Reason.SUSPECT_REPLACED if replaced else Reason.SUSPECT_IDENTIFIED
     d.record(kind, f"suspect: {what}", event=kind)
-    d.condition(SUSPECT_IDENTIFIED, True, kind, f"most recent rollout in scope: {what}")
+    d.condition(
+        ConditionType.SUSPECT_IDENTIFIED, True, kind, f"most recent rollout in scope: {what}"
+    )
     offer_undo(d, found)
 
 
@@ -341,7 +344,7 @@ def offer_undo(d: Draft, found: Suspect) -> None:
             f"deployment/{found.deployment} has no previous revision to return to; "
             "mitigate by other means"
         )
-        d.condition(APPROVED, False, NO_APPROVAL, message)
+        d.condition(ConditionType.APPROVED, False, Reason.NO_APPROVAL, message)
         return
     message = (
         f"rollout undo of deployment/{found.deployment} from revision {found.revision} to "
@@ -349,16 +352,16 @@ def offer_undo(d: Draft, found: Suspect) -> None:
         f"{approve_command(d, found.revision)}"
     )
     d.status["mitigation"] = {
-        "action": "RolloutUndo",
+        "action": MitigationAction.ROLLOUT_UNDO,
         "deployment": found.deployment,
         "fromRevision": found.revision,
         "toRevision": found.previous_revision,
-        "result": "Pending",
-        "reason": NO_APPROVAL,
+        "result": MitigationResult.PENDING,
+        "reason": Reason.NO_APPROVAL,
         "message": message,
     }
-    d.condition(APPROVED, False, NO_APPROVAL, message)
-    d.condition(MITIGATED, False, "NotStarted", "no mitigation has started")
+    d.condition(ConditionType.APPROVED, False, Reason.NO_APPROVAL, message)
+    d.condition(ConditionType.MITIGATED, False, Reason.NOT_STARTED, "no mitigation has started")
 
 
 def _answering(d: Draft) -> dict[str, Any]:
@@ -371,11 +374,11 @@ def refuse(d: Draft, refusal: Refusal) -> None:
     suspect = d.suspect or {}
     previous = d.mitigation or {}
     d.status["mitigation"] = {
-        "action": "RolloutUndo",
+        "action": MitigationAction.ROLLOUT_UNDO,
         "deployment": suspect.get("deployment") or previous.get("deployment"),
         "fromRevision": suspect.get("revision") or previous.get("fromRevision"),
         "toRevision": suspect.get("previousRevision") or previous.get("toRevision"),
-        "result": "Refused",
+        "result": MitigationResult.REFUSED,
         "reason": refusal.reason,
         "message": refusal.message,
         "finishedAt": format_time(d.now),
@@ -385,17 +388,19 @@ def refuse(d: Draft, refusal: Refusal) -> None:
     answer(d)
     # Numbered: the same approval may be refused again after the IC clears and re-approves,
     # and each refusal is its own entry and Event.
-    ordinal = 1 + sum(1 for e in d.status.get("timeline") or [] if e.get("kind") == "UndoRefused")
+    ordinal = 1 + sum(
+        1 for e in d.status.get("timeline") or [] if e.get("kind") == Reason.UNDO_REFUSED
+    )
     who = (d.approval or {}).get("approvedBy", "nobody")
     revision = (d.approval or {}).get("revision", "?")
     d.record(
-        "UndoRefused",
+        Reason.UNDO_REFUSED,
         f"undo refused (#{ordinal}, {refusal.reason}) for the approval by {who} of revision "
         f"{revision}: {refusal.message}",
         event=refusal.reason,
         warning=True,
     )
-    d.condition(MITIGATED, False, refusal.reason, refusal.message)
+    d.condition(ConditionType.MITIGATED, False, refusal.reason, refusal.message)
     d.observe("rollback", result="refused", reason=refusal.reason)
 
 
@@ -410,32 +415,37 @@ def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str)
     approval = d.approval or {}
     who = str(approval.get("approvedBy"))
     d.record(
-        "Approved",
+        Reason.APPROVED,
         f"{who} approved the undo of revision {approval.get('revision')}",
         actor=who,
-        event="Approved",
+        event=Reason.APPROVED,
     )
-    d.condition(APPROVED, True, "Approved", f"approved by {who} (verified by the API server)")
+    d.condition(
+        ConditionType.APPROVED,
+        True,
+        Reason.APPROVED,
+        f"approved by {who} (verified by the API server)",
+    )
     message = (
         f"rolling back deployment/{deployment} from revision {plan.from_revision} to "
         f"{plan.to_revision} (the template of replicaset/{plan.replica_set})"
     )
     d.status["mitigation"] = {
-        "action": "RolloutUndo",
+        "action": MitigationAction.ROLLOUT_UNDO,
         "deployment": deployment,
         "fromRevision": plan.from_revision,
         "toRevision": plan.to_revision,
         "replicaSet": plan.replica_set,
-        "result": "InProgress",
-        "reason": "UndoStarted",
+        "result": MitigationResult.IN_PROGRESS,
+        "reason": Reason.UNDO_STARTED,
         "message": message,
         "startedAt": format_time(d.now),
         "preconditionResourceVersion": resource_version,
         **_answering(d),
     }
     answer(d)
-    d.record("MitigationStarted", message, event="MitigationStarted")
-    d.condition(MITIGATED, False, "RolloutInProgress", message)
+    d.record(Reason.MITIGATION_STARTED, message, event=Reason.MITIGATION_STARTED)
+    d.condition(ConditionType.MITIGATED, False, Reason.ROLLOUT_IN_PROGRESS, message)
 
 
 def undo_patched(d: Draft, *, recovered: bool = False) -> None:
@@ -446,13 +456,13 @@ def undo_patched(d: Draft, *, recovered: bool = False) -> None:
     deployment = str(mitigation.get("deployment"))
     note = " (found applied after an operator restart)" if recovered else ""
     d.record(
-        "RolloutUndone",
+        Reason.ROLLOUT_UNDONE,
         f"deployment/{deployment} set back to the template of revision "
         f"{mitigation.get('toRevision')}{note}",
-        event="RolloutUndone",
+        event=Reason.ROLLOUT_UNDONE,
     )
     d.notify(
-        "RolloutUndone",
+        Reason.ROLLOUT_UNDONE,
         f"Tourniquet undid revision {mitigation.get('fromRevision')} (back to the template of "
         f"revision {mitigation.get('toRevision')}) for incident {d.namespace}/{d.name}, "
         f"approved by {mitigation.get('approvedBy')}",
@@ -470,7 +480,7 @@ def drill_rehearsed(d: Draft) -> None:
         f"drill: the undo of deployment/{deployment} (revision {mitigation.get('fromRevision')} "
         f"-> {mitigation.get('toRevision')}) passed the API server as a dry run; nothing changed"
     )
-    d.record("RolloutUndone", message, event="DrillUndoRehearsed")
+    d.record(Reason.ROLLOUT_UNDONE, message, event=Reason.DRILL_UNDO_REHEARSED)
     follow_rollout(d, RolloutStatus(done=True, failed=False, message=message), 0)
 
 
@@ -478,15 +488,18 @@ def undo_failed(d: Draft, reason: str, message: str) -> None:
     """The undo ended without a completed rollout."""
     mitigation = d.mitigation or {}
     mitigation.update(
-        result="Failed", reason=reason, message=message, finishedAt=format_time(d.now)
+        result=MitigationResult.FAILED,
+        reason=reason,
+        message=message,
+        finishedAt=format_time(d.now),
     )
     d.record(
-        "MitigationFailed",
+        Reason.MITIGATION_FAILED,
         f"mitigation failed ({reason}): {message}",
-        event="MitigationFailed",
+        event=Reason.MITIGATION_FAILED,
         warning=True,
     )
-    d.condition(MITIGATED, False, reason, message)
+    d.condition(ConditionType.MITIGATED, False, reason, message)
     d.observe("rollback", result="failed", reason=reason)
 
 
@@ -498,16 +511,19 @@ def patch_rejected(d: Draft) -> None:
         "it was not overwritten"
     )
     mitigation.update(
-        result="Refused", reason="TargetChanged", message=message, finishedAt=format_time(d.now)
+        result=MitigationResult.REFUSED,
+        reason=Reason.TARGET_CHANGED,
+        message=message,
+        finishedAt=format_time(d.now),
     )
     d.record(
-        "UndoRefused",
+        Reason.UNDO_REFUSED,
         f"undo refused (TargetChanged): {message}",
-        event="TargetChanged",
+        event=Reason.TARGET_CHANGED,
         warning=True,
     )
-    d.condition(MITIGATED, False, "TargetChanged", message)
-    d.observe("rollback", result="refused", reason="TargetChanged")
+    d.condition(ConditionType.MITIGATED, False, Reason.TARGET_CHANGED, message)
+    d.observe("rollback", result="refused", reason=Reason.TARGET_CHANGED)
 
 
 def undo_landed(
@@ -547,26 +563,30 @@ def follow_rollout(d: Draft, rollout: RolloutStatus, timeout_seconds: float) -> 
     mitigation = d.mitigation or {}
     if rollout.done:
         mitigation.update(
-            result="Succeeded",
-            reason="RolloutComplete",
+            result=MitigationResult.SUCCEEDED,
+            reason=Reason.ROLLOUT_COMPLETE,
             message=rollout.message,
             finishedAt=format_time(d.now),
         )
         d.status["mitigatedAt"] = format_time(d.now)
         ttm = seconds_between(d.impact_started_at, d.now)
         d.status["timeToMitigateSeconds"] = ttm
-        d.record("Mitigated", f"{rollout.message}; time to mitigate {ttm:.0f}s", event="Mitigated")
-        d.condition(MITIGATED, True, "RolloutComplete", rollout.message)
+        d.record(
+            Reason.MITIGATED,
+            f"{rollout.message}; time to mitigate {ttm:.0f}s",
+            event=Reason.MITIGATED,
+        )
+        d.condition(ConditionType.MITIGATED, True, Reason.ROLLOUT_COMPLETE, rollout.message)
         d.observe("time_to_mitigate", ttm)
         d.observe("rollback", result="succeeded")
     elif rollout.failed:
-        undo_failed(d, "ProgressDeadlineExceeded", rollout.message)
+        undo_failed(d, Reason.PROGRESS_DEADLINE_EXCEEDED, rollout.message)
     else:
         started = parse_time(mitigation.get("startedAt")) or d.now
         if seconds_between(started, d.now) > timeout_seconds:
             undo_failed(
                 d,
-                "RolloutTimeout",
+                Reason.ROLLOUT_TIMEOUT,
                 f"rollout not complete after {timeout_seconds:.0f}s: {rollout.message}",
             )
         else:
@@ -581,31 +601,36 @@ def resolve(d: Draft) -> None:
     ttr = seconds_between(d.impact_started_at, d.now)
     d.status["timeToResolveSeconds"] = ttr
     d.record(
-        "Resolved", f"resolved; time to resolve {ttr:.0f}s", actor=d.commander, event="Resolved"
+        Reason.RESOLVED,
+        f"resolved; time to resolve {ttr:.0f}s",
+        actor=d.commander,
+        event=Reason.RESOLVED,
     )
-    d.condition(RESOLVED, True, "Resolved", "the Incident Commander gave the all-clear")
+    d.condition(
+        ConditionType.RESOLVED, True, Reason.RESOLVED, "the Incident Commander gave the all-clear"
+    )
     d.observe("time_to_resolve", ttr)
 
 
 def phase(d: Draft) -> str:
     if d.spec.get("resolved"):
         # Closed once the postmortem is complete (see playbook.track_postmortem).
-        return "Closed" if d.status.get("closedAt") else "Resolved"
+        return Phase.CLOSED if d.status.get("closedAt") else Phase.RESOLVED
     result = (d.mitigation or {}).get("result")
-    if result == "Succeeded":
-        return "Mitigated"
-    if result in ("InProgress", "Failed"):
-        return "Mitigating"
-    return "Declared"
+    if result == MitigationResult.SUCCEEDED:
+        return Phase.MITIGATED
+    if result in (MitigationResult.IN_PROGRESS, MitigationResult.FAILED):
+        return Phase.MITIGATING
+    return Phase.DECLARED
 
 
 def finish(d: Draft) -> None:
     d.status["phase"] = phase(d)
     d.status["observedGeneration"] = d.generation
-    d.condition(READY, True, "Reconciled", f"phase {d.status['phase']}")
+    d.condition(ConditionType.READY, True, Reason.RECONCILED, f"phase {d.status['phase']}")
 
 
 def failed_reconcile(d: Draft, error: str) -> None:
     """Something unexpected: say so on the Incident instead of crashing or looping."""
-    d.condition(READY, False, "ReconcileError", error[:1024])
-    d.notify("ReconcileError", error[:1024], warning=True)
+    d.condition(ConditionType.READY, False, Reason.RECONCILE_ERROR, error[:1024])
+    d.notify(Reason.RECONCILE_ERROR, error[:1024], warning=True)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tourniquet.api.vocabulary import Reason
 from tourniquet.core.clock import parse_time
 from tourniquet.core.projections import mapping, text
 from tourniquet.core.severity_policy import NotificationTarget, SeverityRule
@@ -126,7 +127,7 @@ def json_payload(
     can rely on the shape; `drill: true` is added only for drills."""
     facts = _facts(update, incident, rule)
     payload: dict[str, Any] = {
-        "kind": "IncidentUpdate",
+        "kind": Reason.INCIDENT_UPDATE,
         "incident": {
             "name": facts.name,
             "namespace": facts.namespace,

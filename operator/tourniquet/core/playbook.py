@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tourniquet.api.vocabulary import ConditionType, Phase, Reason
 from tourniquet.core import postmortem
 from tourniquet.core.clock import format_time, parse_time, seconds_between
 from tourniquet.core.conditions import get_condition
-from tourniquet.core.lifecycle import SUSPECT_IDENTIFIED, Draft
+from tourniquet.core.lifecycle import Draft
 from tourniquet.core.severity_policy import (
     SeverityPolicy,
     SeverityRule,
@@ -26,12 +27,6 @@ from tourniquet.core.severity_policy import (
     postmortem_due,
     status_view,
 )
-
-ACKNOWLEDGED = "Acknowledged"
-ROLES_VALID = "RolesValid"
-COMMS_ON_TRACK = "CommsOnTrack"
-CHECKLIST_COMPLETE = "ChecklistComplete"
-POSTMORTEM_COMPLETE = "PostmortemComplete"
 
 ROLE_NAMES = ("commander", "comms", "operations", "scribe")
 
@@ -83,10 +78,10 @@ def observe_roles(d: Draft) -> None:
             before, after = previous.get(role), current.get(role)
             if before != after:
                 d.record(
-                    "RoleHandover",
+                    Reason.ROLE_HANDOVER,
                     f"{role}: {before or 'nobody'} -> {after or 'nobody'}",
                     actor=after,
-                    event="RoleHandover",
+                    event=Reason.ROLE_HANDOVER,
                 )
     d.status["roles"] = current
     commander = current.get("commander")
@@ -95,17 +90,24 @@ def observe_roles(d: Draft) -> None:
             "no Incident Commander named: always assign one, even for small incidents "
             "(spec.roles.commander)"
         )
-        d.condition(ROLES_VALID, False, "NoCommander", message)
-        d.record("RolesWarning", message, event="NoCommander", warning=True)
+        d.condition(ConditionType.ROLES_VALID, False, Reason.NO_COMMANDER, message)
+        d.record(Reason.ROLES_WARNING, message, event=Reason.NO_COMMANDER, warning=True)
     elif current.get("operations") == commander:
         message = (
             f"{commander} is both Incident Commander and Operations Lead: the IC drives the "
             "call and does not type at a terminal; name another operations lead"
         )
-        d.condition(ROLES_VALID, False, "CommanderIsOperationsLead", message)
-        d.record("RolesWarning", message, event="CommanderIsOperationsLead", warning=True)
+        d.condition(ConditionType.ROLES_VALID, False, Reason.COMMANDER_IS_OPERATIONS_LEAD, message)
+        d.record(
+            Reason.ROLES_WARNING, message, event=Reason.COMMANDER_IS_OPERATIONS_LEAD, warning=True
+        )
     else:
-        d.condition(ROLES_VALID, True, "RolesAssigned", f"Incident Commander: {commander}")
+        d.condition(
+            ConditionType.ROLES_VALID,
+            True,
+            Reason.ROLES_ASSIGNED,
+            f"Incident Commander: {commander}",
+        )
 
 
 # -- acknowledgement -------------------------------------------------------------------
@@ -125,17 +127,17 @@ def acknowledge(d: Draft, rule: SeverityRule) -> None:
         tta = seconds_between(_declared_at(d), d.now)
         d.status["timeToAcknowledgeSeconds"] = tta
         d.record(
-            "Acknowledged",
+            Reason.ACKNOWLEDGED,
             f"{by} acknowledged the page ({tta:.0f}s after declaration)",
             actor=str(by),
-            event="Acknowledged",
+            event=Reason.ACKNOWLEDGED,
         )
         d.observe("time_to_acknowledge", tta)
     if d.status.get("acknowledgedAt"):
         d.condition(
-            ACKNOWLEDGED,
+            ConditionType.ACKNOWLEDGED,
             True,
-            "Acknowledged",
+            Reason.ACKNOWLEDGED,
             f"acknowledged by {by} at {d.status['acknowledgedAt']}",
         )
     elif is_overdue(deadline, d.now) and not d.spec.get("resolved"):
@@ -143,16 +145,19 @@ def acknowledge(d: Draft, rule: SeverityRule) -> None:
             f"the Incident Commander has not acknowledged; {d.severity} asks for a response "
             f"by {format_time(deadline)}"
         )
-        d.condition(ACKNOWLEDGED, False, "AcknowledgementOverdue", message)
+        d.condition(ConditionType.ACKNOWLEDGED, False, Reason.ACKNOWLEDGEMENT_OVERDUE, message)
         if d.record(
-            "AcknowledgementOverdue", message, event="AcknowledgementOverdue", warning=True
+            Reason.ACKNOWLEDGEMENT_OVERDUE,
+            message,
+            event=Reason.ACKNOWLEDGEMENT_OVERDUE,
+            warning=True,
         ):
             d.observe("acknowledgement_overdue")
     else:
         d.condition(
-            ACKNOWLEDGED,
+            ConditionType.ACKNOWLEDGED,
             False,
-            "AwaitingAcknowledgement",
+            Reason.AWAITING_ACKNOWLEDGEMENT,
             f"acknowledge by {format_time(deadline)}",
         )
 
@@ -174,10 +179,10 @@ def record_updates(d: Draft, forwarded: int) -> None:
         at = parse_time(update.get("at")) or d.now
         # Numbered: two updates may say the same thing, and both belong on the record.
         d.record(
-            "CommsUpdate",
+            Reason.COMMS_UPDATE,
             f"update #{index + 1}: {update.get('message', '')}",
             actor=update.get("author"),
-            event="CommsUpdate",
+            event=Reason.COMMS_UPDATE,
         )
         comms["lastUpdateAt"] = format_time(at)
         comms["delivered"] = int(comms.get("delivered") or 0) + 1
@@ -195,7 +200,9 @@ def track_comms(d: Draft, policy: SeverityPolicy, rule: SeverityRule) -> None:
         comms.pop("nextUpdateDue", None)
         comms["overdue"] = False
         d.status["comms"] = comms
-        d.condition(COMMS_ON_TRACK, True, "NoUpdateDue", "no comms update is due")
+        d.condition(
+            ConditionType.COMMS_ON_TRACK, True, Reason.NO_UPDATE_DUE, "no comms update is due"
+        )
         return
     comms["nextUpdateDue"] = format_time(due)
     overdue = is_overdue(due, d.now)
@@ -207,11 +214,16 @@ def track_comms(d: Draft, policy: SeverityPolicy, rule: SeverityRule) -> None:
             f"comms {kind} overdue since {format_time(due)}: post to the status page and the "
             "incidents channel, even if only 'we are investigating'"
         )
-        d.condition(COMMS_ON_TRACK, False, "CommsOverdue", message)
-        if d.record("CommsOverdue", message, event="CommsOverdue", warning=True):
+        d.condition(ConditionType.COMMS_ON_TRACK, False, Reason.COMMS_OVERDUE, message)
+        if d.record(Reason.COMMS_OVERDUE, message, event=Reason.COMMS_OVERDUE, warning=True):
             d.observe("comms_overdue")
     else:
-        d.condition(COMMS_ON_TRACK, True, "OnSchedule", f"next update due {format_time(due)}")
+        d.condition(
+            ConditionType.COMMS_ON_TRACK,
+            True,
+            Reason.ON_SCHEDULE,
+            f"next update due {format_time(due)}",
+        )
 
 
 # -- the first 15 minutes --------------------------------------------------------------
@@ -228,7 +240,7 @@ def _auto_tick(d: Draft, item: str) -> tuple[bool, str | None]:
         return bool(d.spec.get("severity")), None
     if item == "recentDeployIdentified":
         identified = d.suspect is not None or (
-            get_condition(d.status.get("conditions"), SUSPECT_IDENTIFIED) is not None
+            get_condition(d.status.get("conditions"), ConditionType.SUSPECT_IDENTIFIED) is not None
         )
         return identified, None
     if item == "rollbackConsidered":
@@ -261,7 +273,7 @@ def track_checklist(d: Draft, policy: SeverityPolicy) -> None:
             if by:
                 entry["by"] = by
             if not before.get("done"):
-                d.record("ChecklistTicked", spec_item.title, actor=by)
+                d.record(Reason.CHECKLIST_TICKED, spec_item.title, actor=by)
         # After the all-clear nothing is "late" any more: the checklist is history.
         late = bool(before.get("late")) or (
             not done and is_overdue(due, d.now) and not d.spec.get("resolved")
@@ -274,23 +286,27 @@ def track_checklist(d: Draft, policy: SeverityPolicy) -> None:
     d.status["checklist"] = items
     for item in late_now:
         message = f"checklist item still open after the first minutes: {item.title}"
-        if d.record("ChecklistItemLate", message, event="ChecklistItemLate", warning=True):
+        if d.record(
+            Reason.CHECKLIST_ITEM_LATE, message, event=Reason.CHECKLIST_ITEM_LATE, warning=True
+        ):
             d.observe("checklist_item_late", reason=item.item)
     open_items = [i["title"] for i in items if not i["done"]]
     if not open_items:
-        d.condition(CHECKLIST_COMPLETE, True, "ChecklistComplete", "every item done")
+        d.condition(
+            ConditionType.CHECKLIST_COMPLETE, True, Reason.CHECKLIST_COMPLETE, "every item done"
+        )
     elif any(i.get("late") and not i["done"] for i in items):
         d.condition(
-            CHECKLIST_COMPLETE,
+            ConditionType.CHECKLIST_COMPLETE,
             False,
-            "ChecklistItemsLate",
+            Reason.CHECKLIST_ITEMS_LATE,
             "late: " + ", ".join(i["title"] for i in items if i.get("late") and not i["done"]),
         )
     else:
         d.condition(
-            CHECKLIST_COMPLETE,
+            ConditionType.CHECKLIST_COMPLETE,
             False,
-            "ChecklistInProgress",
+            Reason.CHECKLIST_IN_PROGRESS,
             f"open until {format_time(due)}: " + ", ".join(open_items),
         )
 
@@ -319,36 +335,45 @@ def track_postmortem(d: Draft, rule: SeverityRule) -> None:
         state["missing"] = missing
     d.status["postmortem"] = state
     if not missing:
-        d.condition(POSTMORTEM_COMPLETE, True, "PostmortemComplete", "the postmortem is complete")
+        d.condition(
+            ConditionType.POSTMORTEM_COMPLETE,
+            True,
+            Reason.POSTMORTEM_COMPLETE,
+            "the postmortem is complete",
+        )
         if not d.status.get("closedAt"):
             d.status["closedAt"] = format_time(d.now)
-            d.record("Closed", "postmortem complete: incident closed", event="Closed")
+            d.record(Reason.CLOSED, "postmortem complete: incident closed", event=Reason.CLOSED)
     else:
         if is_overdue(due, d.now):
             message = f"postmortem overdue since {format_time(due)}; still missing: " + ", ".join(
                 missing
             )
-            d.condition(POSTMORTEM_COMPLETE, False, "PostmortemOverdue", message)
-            d.record("PostmortemOverdue", message, event="PostmortemOverdue", warning=True)
+            d.condition(
+                ConditionType.POSTMORTEM_COMPLETE, False, Reason.POSTMORTEM_OVERDUE, message
+            )
+            d.record(
+                Reason.POSTMORTEM_OVERDUE, message, event=Reason.POSTMORTEM_OVERDUE, warning=True
+            )
         else:
             d.condition(
-                POSTMORTEM_COMPLETE,
+                ConditionType.POSTMORTEM_COMPLETE,
                 False,
-                "PostmortemIncomplete",
+                Reason.POSTMORTEM_INCOMPLETE,
                 f"due {format_time(due)}; missing: " + ", ".join(missing),
             )
     for item in items:
         if item.overdue:
             d.record(
-                "ActionItemOverdue",
+                Reason.ACTION_ITEM_OVERDUE,
                 f"action item past due: {item.title} (owner {item.owner}, due {item.due})",
-                event="ActionItemOverdue",
+                event=Reason.ACTION_ITEM_OVERDUE,
                 warning=True,
             )
 
 
 def phase(d: Draft, base: str) -> str:
-    return "Closed" if base == "Resolved" and d.status.get("closedAt") else base
+    return Phase.CLOSED if base == Phase.RESOLVED and d.status.get("closedAt") else base
 
 
 def is_drill(d: Draft) -> bool:

@@ -18,16 +18,15 @@ from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from tourniquet.api.names import API_VERSION, INCIDENT_KIND, INCIDENT_LABEL
+from tourniquet.api.vocabulary import MitigationAction, MitigationResult, Reason
 from tourniquet.core.clock import parse_time, seconds_between
 
-INCIDENT_API_VERSION = "tourniquet.dev/v1alpha1"
-INCIDENT_KIND = "Incident"
 DATA_KEY = "postmortem.md"
 CONFIGMAP_SUFFIX = "-postmortem"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 COMPONENT_LABEL = "app.kubernetes.io/component"
-INCIDENT_LABEL = "tourniquet.dev/incident"
-COMMS_UPDATE_KIND = "CommsUpdate"
+COMMS_UPDATE_KIND = Reason.COMMS_UPDATE
 
 # The sections responders write, in the order the document shows them.
 SECTIONS = ("summary", "impact", "rootCauses", "wentWell", "wentPoorly", "actionItems")
@@ -647,7 +646,7 @@ def _what_changed(incident: Mapping[str, Any]) -> list[str]:
     target = _text(mitigation.get("deployment")) or deployment
     from_revision = _text(mitigation.get("fromRevision"))
     to_revision = _text(mitigation.get("toRevision"))
-    action = _text(mitigation.get("action")) or "RolloutUndo"
+    action = _text(mitigation.get("action")) or MitigationAction.ROLLOUT_UNDO
     what = f"{_code(action)}"
     if target:
         what += f" of Deployment {_code(target)}"
@@ -673,7 +672,7 @@ def _what_changed(incident: Mapping[str, Any]) -> list[str]:
         if moment is not None:
             lines.append(f"- {label}: {_stamp_utc(moment)}")
     message = _text(mitigation.get("message"))
-    if message is not None and result != "Pending":
+    if message is not None and result != MitigationResult.PENDING:
         # While Pending the message is the approval command, not part of the story.
         lines.append(_bullet(f"Details: {message}"))
     return lines
@@ -856,7 +855,7 @@ def configmap(incident: Mapping[str, Any], markdown: str) -> dict[str, Any]:
     if name and uid:
         cm_metadata["ownerReferences"] = [
             {
-                "apiVersion": INCIDENT_API_VERSION,
+                "apiVersion": API_VERSION,
                 "kind": INCIDENT_KIND,
                 "name": name,
                 "uid": uid,

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tourniquet.api.vocabulary import Reason
 from tourniquet.core.projections import mapping, text
-
-PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def rollout_status(deployment: Mapping[str, Any]) -> RolloutStatus:
         return RolloutStatus(False, False, "Waiting for deployment spec update to be observed...")
 
     progressing = _progressing(status)
-    if progressing is not None and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
+    if progressing is not None and progressing.get("reason") == Reason.PROGRESS_DEADLINE_EXCEEDED:
         return RolloutStatus(False, True, f"deployment {name} exceeded its progress deadline")
 
     waiting = f"Waiting for deployment {name} rollout to finish: "

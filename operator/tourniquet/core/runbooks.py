@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from tourniquet.api.models import RunbookSpec, compile_label_regex
+from tourniquet.api.names import ALERT_STATUS, ALERT_STATUS_AT, AUTO_RESOLVE, SEVERITY_SOURCE
+from tourniquet.api.vocabulary import ConditionType, Reason
 from tourniquet.core.clock import format_time
 from tourniquet.core.conditions import get_condition
 from tourniquet.core.projections import mapping, text
@@ -29,24 +31,11 @@ if TYPE_CHECKING:
     from tourniquet.core.lifecycle import Draft
 
 # Runbook condition types and reasons.
-VALID = "Valid"
-READY = "Ready"
-REASON_VALID = "Valid"
-INVALID_MATCHER = "InvalidMatcher"
-INVALID_QUERY = "InvalidQuery"
-INVALID_SELECTOR = "InvalidSelector"
-INVALID_SPEC = "InvalidSpec"
 
 # Incident condition type for the link.
-RUNBOOK_LINKED = "RunbookLinked"
 
 # Written on Incidents by the alert receiver, read by link_runbook (annotations, so the
 # receiver never races the operator's status writes).
-ANNOTATION_PREFIX = "tourniquet.dev/"
-SEVERITY_SOURCE = f"{ANNOTATION_PREFIX}severity-source"
-ALERT_STATUS = f"{ANNOTATION_PREFIX}alert-status"
-ALERT_STATUS_AT = f"{ANNOTATION_PREFIX}alert-status-at"
-AUTO_RESOLVE = f"{ANNOTATION_PREFIX}auto-resolve"
 
 USED_BY_LIMIT = 20
 
@@ -68,16 +57,18 @@ def _path(loc: Sequence[int | str]) -> str:
 
 def _reason(loc: Sequence[int | str]) -> str:
     first = loc[0] if loc else ""
-    return {"alerts": INVALID_MATCHER, "diagnostics": INVALID_QUERY, "scope": INVALID_SELECTOR}.get(
-        str(first), INVALID_SPEC
-    )
+    return {
+        "alerts": Reason.INVALID_MATCHER,
+        "diagnostics": Reason.INVALID_QUERY,
+        "scope": Reason.INVALID_SELECTOR,
+    }.get(str(first), Reason.INVALID_SPEC)
 
 
 def validate(spec: object) -> list[Problem]:
     """What is wrong with a runbook's spec, by the same rules the API server applies
     (the CRD's schema and CEL, mirrored by the models). Empty: it is valid."""
     if not isinstance(spec, Mapping):
-        return [Problem(INVALID_SPEC, "spec must be an object")]
+        return [Problem(Reason.INVALID_SPEC, "spec must be an object")]
     try:
         RunbookSpec.model_validate(spec)
     except ValidationError as exc:
@@ -151,7 +142,7 @@ class Assessment:
 def assess(view: RunbookView, old_conditions: Sequence[Any] | None) -> Assessment:
     if view.valid:
         alerts = view.alerts
-        reason = REASON_VALID
+        reason: str = Reason.VALID
         names = ", ".join(sorted({text(ref.get("alertname")) for ref in alerts}))
         message = (
             f"answers {len(alerts)} alert matcher(s){f' ({names})' if names else ''}; "
@@ -163,13 +154,13 @@ def assess(view: RunbookView, old_conditions: Sequence[Any] | None) -> Assessmen
     else:
         reason = view.problems[0].reason
         message = "; ".join(p.message for p in view.problems)[:4096]
-    previous = get_condition(old_conditions, VALID)
+    previous = get_condition(old_conditions, ConditionType.VALID)
     event: tuple[str, str, str] | None = None
     status = "True" if view.valid else "False"
     if previous is None or (previous.get("status"), previous.get("reason")) != (status, reason):
         if view.valid:
             if previous is not None:  # was invalid, fixed now
-                event = ("Normal", REASON_VALID, f"runbook is valid: {message}")
+                event = ("Normal", Reason.VALID, f"runbook is valid: {message}")
         else:
             event = ("Warning", reason, f"runbook is not valid: {message}")
     elif not view.valid and previous.get("message") != message:
@@ -319,10 +310,10 @@ def link_runbook(d: Draft, runbooks: Mapping[tuple[str, str], RunbookView]) -> N
         if mapping(d.spec.get("alert")):
             alertname = mapping(d.spec.get("alert")).get("alertname") or "the alert"
             d.record(
-                "NoRunbook",
+                Reason.NO_RUNBOOK,
                 f"no Runbook answers {alertname}: an alert without a runbook is a tuning "
                 "problem; add one (kubectl get runbooks, tourniquet runbooks uncovered)",
-                event="NoRunbook",
+                event=Reason.NO_RUNBOOK,
                 warning=True,
             )
         return
@@ -333,18 +324,18 @@ def link_runbook(d: Draft, runbooks: Mapping[tuple[str, str], RunbookView]) -> N
     if runbook is None:
         if current.get("name") != name:
             d.condition(
-                RUNBOOK_LINKED,
+                Reason.RUNBOOK_LINKED,
                 False,
-                "RunbookNotFound",
+                Reason.RUNBOOK_NOT_FOUND,
                 f"runbook {name} not found in namespace {d.namespace}",
             )
         return
     if not runbook.valid:
         if current.get("name") != name:
             d.condition(
-                RUNBOOK_LINKED,
+                Reason.RUNBOOK_LINKED,
                 False,
-                "RunbookInvalid",
+                Reason.RUNBOOK_INVALID,
                 f"runbook {name} is not valid: {runbook.problems[0].message}",
             )
         return
@@ -354,14 +345,14 @@ def link_runbook(d: Draft, runbooks: Mapping[tuple[str, str], RunbookView]) -> N
     first = current.get("name") != name
     d.status["runbook"] = linked
     d.condition(
-        RUNBOOK_LINKED,
+        Reason.RUNBOOK_LINKED,
         True,
-        "RunbookLinked",
+        Reason.RUNBOOK_LINKED,
         f"runbook {name} (generation {runbook.generation}): "
         f"{len(linked.get('diagnostics') or [])} diagnostic(s), "
         f"{len(linked.get('mitigations') or [])} mitigation(s) in status.runbook",
     )
-    kind = "RunbookLinked" if first else "RunbookUpdated"
+    kind = Reason.RUNBOOK_LINKED if first else Reason.RUNBOOK_UPDATED
     d.record(
         kind,
         summary(linked) if first else f"runbook {name} changed (generation {runbook.generation})",
@@ -378,28 +369,32 @@ def _note_alert(d: Draft) -> None:
     source = annotations.get(SEVERITY_SOURCE)
     # Only what cannot change goes in the message: the timeline keeps it once.
     d.record(
-        "AlertFiring",
+        Reason.ALERT_FIRING,
         f"{alertname} firing ({alert.get('firing', '?')} alert(s)) since "
         f"{alert.get('startsAt', '?')}, from Alertmanager receiver {alert.get('receiver')}"
         + (f"; declared {source}" if source else ""),
-        event="DeclaredFromAlert",
+        event=Reason.DECLARED_FROM_ALERT,
     )
     status, at = annotations.get(ALERT_STATUS), annotations.get(ALERT_STATUS_AT)
     if status == "resolved" and at:
         d.record(
-            "AlertResolved",
+            Reason.ALERT_RESOLVED,
             f"Alertmanager reports {alertname} resolved at {at}"
             + ("" if d.spec.get("resolved") else "; the Incident Commander gives the all-clear"),
-            event="AlertResolved",
+            event=Reason.ALERT_RESOLVED,
         )
     elif status == "firing" and at:
-        d.record("AlertFiring", f"{alertname} firing again at {at}", event="AlertFiringAgain")
+        d.record(
+            Reason.ALERT_FIRING,
+            f"{alertname} firing again at {at}",
+            event=Reason.ALERT_FIRING_AGAIN,
+        )
     refused = annotations.get(AUTO_RESOLVE)
     if refused:
         d.record(
-            "AutoResolveRefused",
+            Reason.AUTO_RESOLVE_REFUSED,
             f"the alert resolved but the all-clear was not given automatically: {refused}",
-            event="AutoResolveRefused",
+            event=Reason.AUTO_RESOLVE_REFUSED,
             warning=True,
         )
 

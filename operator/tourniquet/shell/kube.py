@@ -16,9 +16,8 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from tourniquet.api.models import GROUP, VERSION
+from tourniquet.api.names import GROUP, INCIDENTS, RUNBOOKS, VERSION
 from tourniquet.observability.metrics import API_REQUESTS
-from tourniquet.shell.settings import INCIDENTS, RUNBOOKS
 
 __all__ = ["ApiException", "Kube"]
 

@@ -7,6 +7,7 @@ import hashlib
 
 import kopf
 
+from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import notifications as notify
 from tourniquet.core import playbook, postmortem
@@ -41,7 +42,7 @@ async def forward_updates(
             ).inc()
             if not result.ok:
                 d.notify(
-                    "NotificationFailed",
+                    Reason.NOTIFICATION_FAILED,
                     f"comms update not delivered to {target.name}: {result.error}",
                     warning=True,
                 )
@@ -65,10 +66,10 @@ async def write_postmortem(d: flow.Draft, memo: kopf.Memo) -> None:
     await memo.kube.apply_configmap(d.namespace, postmortem.configmap(d.snapshot(), markdown))
     if not old.get("digest"):
         d.record(
-            "PostmortemDrafted",
+            Reason.POSTMORTEM_DRAFTED,
             f"blameless postmortem draft in configmap/{state['configMap']}; print it with "
             f"kubectl get configmap {state['configMap']} -n {d.namespace} "
             "-o jsonpath='{.data.postmortem\\.md}'",
-            event="PostmortemDrafted",
+            event=Reason.POSTMORTEM_DRAFTED,
         )
     state.update(digest=digest, renderedAt=format_time(d.now))

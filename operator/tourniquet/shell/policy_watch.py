@@ -7,6 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
+from tourniquet.api.vocabulary import Reason
 from tourniquet.core.severity_policy import (
     DEFAULT_POLICY,
     PolicyError,
@@ -65,7 +66,7 @@ class PolicyWatch:
             await kube.post_event(
                 _ref(cm),
                 "Warning",
-                "PolicyInvalid",
+                Reason.POLICY_INVALID,
                 f"ignored, the previous policy stays in force: {exc}",
             )
             return
@@ -76,7 +77,7 @@ class PolicyWatch:
             self.name,
             version,
         )
-        await kube.post_event(_ref(cm), "Normal", "PolicyLoaded", "severity policy in force")
+        await kube.post_event(_ref(cm), "Normal", Reason.POLICY_LOADED, "severity policy in force")
 
     async def run(self, kube: Kube) -> None:
         while True:

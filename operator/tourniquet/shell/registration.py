@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from tourniquet.api.models import GROUP, VERSION
+from tourniquet.api.names import FINALIZER, GROUP, INCIDENTS, VERSION
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook, runbooks
 from tourniquet.core.projections import (
@@ -35,7 +35,7 @@ from tourniquet.shell import undo as undo_shell
 from tourniquet.shell.kube import Kube, load_config
 from tourniquet.shell.policy_watch import PolicyWatch
 from tourniquet.shell.runbook_handlers import RUNBOOKS  # also registers their handlers
-from tourniquet.shell.settings import FINALIZER, INCIDENTS, current
+from tourniquet.shell.settings import current
 from tourniquet.shell.status_writer import commit
 
 log = logging.getLogger("tourniquet")

@@ -23,13 +23,13 @@ import kopf
 
 from tourniquet.alerts.receiver import AlertReceiver
 from tourniquet.alerts.settings import TOKEN_KEY, AlertSettings
-from tourniquet.api.models import GROUP, VERSION
+from tourniquet.api.names import ALERT_GROUP_LABEL, GROUP, INCIDENTS, VERSION
+from tourniquet.api.names import RUNBOOKS as RUNBOOKS_PLURAL
+from tourniquet.api.vocabulary import ConditionType
 from tourniquet.core import alert_intake as alerts
 from tourniquet.core.conditions import set_condition
 from tourniquet.core.projections import mapping
 from tourniquet.core.runbooks import (
-    READY,
-    VALID,
     RunbookView,
     assess,
     find_runbook,
@@ -45,8 +45,6 @@ from tourniquet.observability.metrics import (
     RUNBOOKS as RUNBOOKS_GAUGE,
 )
 from tourniquet.shell.kube import ApiException, Kube, load_config
-from tourniquet.shell.settings import INCIDENTS
-from tourniquet.shell.settings import RUNBOOKS as RUNBOOKS_PLURAL
 
 log = logging.getLogger("tourniquet.core.runbooks")
 
@@ -115,7 +113,7 @@ async def _runbook_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo)
     verdict = assess(view, status.get("conditions"))
     now = datetime.now(UTC)
     conditions = status.get("conditions")
-    for type_ in (VALID, READY):
+    for type_ in (ConditionType.VALID, ConditionType.READY):
         conditions = set_condition(
             conditions,
             type_,
@@ -143,8 +141,8 @@ async def _runbook_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo)
             return  # changed since: its next event decides again
         raise
     if verdict.event is not None:
-        type_, reason, message = verdict.event
-        kopf.event(body, type=type_, reason=reason, message=message)
+        event_type, event_reason, message = verdict.event
+        kopf.event(body, type=event_type, reason=event_reason, message=message)
     if not verdict.valid:
         log.warning("runbook %s/%s is not valid: %s", namespace, name, verdict.message)
 
@@ -241,7 +239,7 @@ class Intake:
 
     async def __call__(self, n: alerts.Notification) -> dict[str, Any]:
         now = datetime.now(UTC)
-        selector = f"{alerts.GROUP_LABEL}={alerts.group_hash(n.group_key)}"
+        selector = f"{ALERT_GROUP_LABEL}={alerts.group_hash(n.group_key)}"
         existing = await self.kube.list_incidents(self.settings.watched, selector)
         if n.status == "firing":
             current = alerts.current_incident(existing)

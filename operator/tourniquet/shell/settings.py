@@ -6,11 +6,7 @@ import functools
 import os
 from dataclasses import dataclass
 
-from tourniquet.api.models import APPROVAL_POLICY_NAME, GROUP
-
-INCIDENTS = "incidents"
-RUNBOOKS = "runbooks"
-FINALIZER = f"{GROUP}/finalizer"
+from tourniquet.api.names import APPROVAL_POLICY_NAME
 
 
 def _env_flag(name: str) -> bool:

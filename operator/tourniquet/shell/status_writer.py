@@ -9,7 +9,8 @@ from typing import Any
 
 import kopf
 
-from tourniquet.api.models import GROUP
+from tourniquet.api.names import TIMELINE_ARCHIVE
+from tourniquet.api.vocabulary import OPEN_PHASES, ConditionType, Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook
 from tourniquet.core.conditions import get_condition
@@ -18,8 +19,6 @@ from tourniquet.observability.metrics import INCIDENT_STATE, IncidentGauges
 from tourniquet.shell.kube import ApiException, Kube
 
 log = logging.getLogger("tourniquet")
-
-OPEN_PHASES = ("Declared", "Mitigating", "Mitigated")
 
 
 async def commit(
@@ -70,11 +69,8 @@ async def commit(
     return written
 
 
-ARCHIVE_ANNOTATION = f"{GROUP}/timeline-archive"
-
-
 def archived_timeline(d: flow.Draft) -> list[dict[str, Any]]:
-    raw = (d.metadata.get("annotations") or {}).get(ARCHIVE_ANNOTATION)
+    raw = (d.metadata.get("annotations") or {}).get(TIMELINE_ARCHIVE)
     try:
         entries = json.loads(raw) if raw else []
     except ValueError:
@@ -92,15 +88,15 @@ async def _archive_timeline(d: flow.Draft, memo: kopf.Memo) -> bool:
         return False
     archived = json.dumps(archive + new, separators=(",", ":"))
     await memo.kube.patch_incident(
-        d.namespace, d.name, {"metadata": {"annotations": {ARCHIVE_ANNOTATION: archived}}}
+        d.namespace, d.name, {"metadata": {"annotations": {TIMELINE_ARCHIVE: archived}}}
     )
     return True
 
 
 def _gauges(d: flow.Draft) -> IncidentGauges:
     pm = d.status.get("postmortem") or {}
-    postmortem = get_condition(d.status.get("conditions"), playbook.POSTMORTEM_COMPLETE) or {}
-    postmortem_overdue = postmortem.get("reason") == "PostmortemOverdue"
+    postmortem = get_condition(d.status.get("conditions"), ConditionType.POSTMORTEM_COMPLETE) or {}
+    postmortem_overdue = postmortem.get("reason") == Reason.POSTMORTEM_OVERDUE
     return IncidentGauges(
         severity=d.severity,
         drill=playbook.is_drill(d),

@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook
 from tourniquet.core.guards import Refusal, UndoRequest, check_undo
@@ -29,7 +30,7 @@ def paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) -> 
     """An undo refused only because the Deployment was paused goes ahead once it is
     resumed: same approval, same target (the guards check that again)."""
     mitigation = d.mitigation or {}
-    if not (flow.approval_answered(d) and mitigation.get("reason") == "DeploymentPaused"):
+    if not (flow.approval_answered(d) and mitigation.get("reason") == Reason.DEPLOYMENT_PAUSED):
         return False
     views = [v for v in deployments.get(d.namespace, []) if v.name == mitigation.get("deployment")]
     return bool(views) and not views[0].paused
@@ -115,7 +116,9 @@ async def _send_undo(
         if current is None or current["metadata"]["resourceVersion"] != precondition:
             flow.patch_rejected(d)
         else:
-            flow.undo_failed(d, "UndoRejected", f"the API server rejected the undo: {exc.body}")
+            flow.undo_failed(
+                d, Reason.UNDO_REJECTED, f"the API server rejected the undo: {exc.body}"
+            )
     else:
         faults.crash_point("after-undo-patch")
         if drill:
@@ -163,7 +166,7 @@ async def follow(
         if landed is None:
             flow.undo_failed(
                 d,
-                "TargetChanged",
+                Reason.TARGET_CHANGED,
                 "the Deployment was changed by someone else "
                 "while the undo was in flight; it was not touched again",
             )
@@ -176,7 +179,7 @@ async def follow(
         )
         flow.undo_patched(d, recovered=True)
     if deployment is None:
-        flow.undo_failed(d, "TargetChanged", "the Deployment was deleted during the undo")
+        flow.undo_failed(d, Reason.TARGET_CHANGED, "the Deployment was deleted during the undo")
     else:
         flow.follow_rollout(
             d, rollout_status(deployment), current_settings().rollout_timeout_seconds

@@ -19,6 +19,7 @@ from tourniquet.alerts import settings as alert_settings
 from tourniquet.alerts.receiver import MAX_BODY, AlertReceiver, bearer
 from tourniquet.alerts.settings import AlertSettings
 from tourniquet.api.models import IncidentSpec, Severity
+from tourniquet.api.names import ALERT_GROUP_LABEL
 from tourniquet.core import alert_intake as alerts
 from tourniquet.core.alert_intake import Notification, PayloadError, parse_notification
 from tourniquet.core.runbooks import (
@@ -250,7 +251,7 @@ def test_a_runbook_gives_severity_scope_roles_and_namespace() -> None:
         "firing": 2,
     }
     labels = m["metadata"]["labels"]
-    assert labels[alerts.GROUP_LABEL] == alerts.group_hash(GROUP_KEY)
+    assert labels[ALERT_GROUP_LABEL] == alerts.group_hash(GROUP_KEY)
     assert labels[alerts.ALERTNAME_LABEL] == "ApiHighErrorRate"
     assert m["metadata"]["annotations"][SEVERITY_SOURCE] == "SEV2 from runbook api-5xx"
     IncidentSpec.model_validate(spec)  # the API's rules hold

@@ -14,10 +14,8 @@ from pydantic import Field
 
 from tourniquet.api import manifests
 from tourniquet.api.models import (
-    APPROVAL_POLICY_NAME,
     BLANK_QUERY_MESSAGE,
     COMMANDER_REQUIRED_MESSAGE,
-    DEFAULT_APPROVERS_GROUP,
     INCIDENT,
     INVALID_REGEX_MESSAGE,
     LABEL_NAME_MESSAGE,
@@ -30,6 +28,7 @@ from tourniquet.api.models import (
     CustomResource,
     IncidentSpec,
 )
+from tourniquet.api.names import APPROVAL_POLICY_NAME, DEFAULT_APPROVERS_GROUP
 
 REPO = Path(__file__).resolve().parents[3]
 RENDERED = manifests.render()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from factories import NAMESPACE, REVISION, T0, history, stamp
 
+from tourniquet.api.vocabulary import ConditionType
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.conditions import get_condition
 from tourniquet.core.guards import Refusal
@@ -415,7 +416,7 @@ def test_identify_suspect_names_the_rollout_and_offers_its_undo() -> None:
     )
     assert d.suspect == found.to_status()
     assert d.suspect["replicaSet"] == rss[1]["metadata"]["name"]
-    identified = cond(d, flow.SUSPECT_IDENTIFIED)
+    identified = cond(d, ConditionType.SUSPECT_IDENTIFIED)
     assert (identified["status"], identified["reason"]) == ("True", "SuspectIdentified")
     assert identified["message"] == f"most recent rollout in scope: {what}"
     assert identified["observedGeneration"] == 1
@@ -436,7 +437,7 @@ def test_identify_suspect_names_the_rollout_and_offers_its_undo() -> None:
         "rollout undo of deployment/api from revision 2 to 1 awaits the Incident "
         f"Commander's approval: {APPROVE_COMMAND}"
     )
-    approved_ = cond(d, flow.APPROVED)
+    approved_ = cond(d, ConditionType.APPROVED)
     assert (approved_["status"], approved_["reason"]) == ("False", "NoApproval")
     assert approved_["message"].endswith(APPROVE_COMMAND)
     assert d.observations == [Observation("declared")]
@@ -454,7 +455,7 @@ def test_a_first_rollout_offers_no_undo() -> None:
     flow.identify_suspect(d, suspect_in(api, rss))
     assert d.suspect is not None and "previousRevision" not in d.suspect
     assert d.mitigation is None
-    approved_ = cond(d, flow.APPROVED)
+    approved_ = cond(d, ConditionType.APPROVED)
     assert (approved_["status"], approved_["reason"]) == ("False", "NoApproval")
     assert "no previous revision" in approved_["message"]
     assert "kubectl patch" not in approved_["message"]
@@ -474,7 +475,7 @@ def test_no_rollout_in_scope_is_said_once() -> None:
     d = declared()
     flow.identify_suspect(d, None)
     message = "no Deployment rollout found in the incident's scope"
-    identified = cond(d, flow.SUSPECT_IDENTIFIED)
+    identified = cond(d, ConditionType.SUSPECT_IDENTIFIED)
     assert (identified["status"], identified["reason"]) == ("False", "NoRecentRollout")
     assert identified["message"] == message
     assert kinds(d) == ["Declared", "NoRecentRollout"]
@@ -511,7 +512,7 @@ def test_a_newer_rollout_replaces_the_suspect() -> None:
     assert d.suspect == newer.to_status()
     assert kinds(d) == ["Declared", "SuspectIdentified", "SuspectReplaced"]
     assert [n.reason for n in d.notices] == ["SuspectReplaced"]
-    assert cond(d, flow.SUSPECT_IDENTIFIED)["reason"] == "SuspectReplaced"
+    assert cond(d, ConditionType.SUSPECT_IDENTIFIED)["reason"] == "SuspectReplaced"
     mitigation = d.mitigation or {}
     assert (mitigation["fromRevision"], mitigation["toRevision"]) == (3, 2)
     assert mitigation["result"] == "Pending"
@@ -614,7 +615,7 @@ def test_a_refusal_answers_the_approval_and_says_why() -> None:
     }
     assert d.notices == [Notice("Warning", "ApprovalUnverified", text)]
     assert d.observations == [Observation("rollback", result="refused", reason=UNVERIFIED.reason)]
-    mitigated = cond(d, flow.MITIGATED)
+    mitigated = cond(d, ConditionType.MITIGATED)
     assert (mitigated["status"], mitigated["reason"], mitigated["message"]) == (
         "False",
         "ApprovalUnverified",
@@ -732,7 +733,7 @@ def test_a_second_approval_is_refused_and_the_undo_record_kept() -> None:
     flow.refuse_second_undo(d)
     assert d.mitigation == record
     assert (d.mitigation or {})["result"] == "Succeeded"
-    approved_ = cond(d, flow.APPROVED)
+    approved_ = cond(d, ConditionType.APPROVED)
     assert (approved_["status"], approved_["reason"]) == ("False", "AlreadyMitigated")
     assert "deployment/api (revision 2 -> 1, Succeeded)" in approved_["message"]
     assert "the approval by bob for revision 2 was not acted on" in approved_["message"]
@@ -790,9 +791,9 @@ def test_claim_writes_the_undo_down_before_making_it() -> None:
         ("MitigationStarted", None),
     ]
     assert d.observations == []
-    approved_ = cond(d, flow.APPROVED)
+    approved_ = cond(d, ConditionType.APPROVED)
     assert (approved_["status"], approved_["reason"]) == ("True", "Approved")
-    mitigated_ = cond(d, flow.MITIGATED)
+    mitigated_ = cond(d, ConditionType.MITIGATED)
     assert (mitigated_["status"], mitigated_["reason"]) == ("False", "RolloutInProgress")
     assert flow.phase(d) == "Mitigating"
 
@@ -865,7 +866,7 @@ def test_a_completed_rollout_is_mitigation(
         f'deployment "api" successfully rolled out; time to mitigate {expected_seconds:.0f}s'
     )
     assert [n.reason for n in d.notices] == ["Mitigated"]
-    mitigated_ = cond(d, flow.MITIGATED)
+    mitigated_ = cond(d, ConditionType.MITIGATED)
     assert (mitigated_["status"], mitigated_["reason"]) == ("True", "RolloutComplete")
     assert d.observations == [
         Observation("time_to_mitigate", expected_seconds),
@@ -886,7 +887,7 @@ def test_a_rollout_past_its_progress_deadline_fails_the_mitigation() -> None:
     assert mitigation["finishedAt"] == stamp(NOW + 5 * MINUTE)
     assert kinds(d)[-1] == "MitigationFailed"
     assert [(n.type, n.reason) for n in d.notices] == [("Warning", "MitigationFailed")]
-    assert cond(d, flow.MITIGATED)["reason"] == "ProgressDeadlineExceeded"
+    assert cond(d, ConditionType.MITIGATED)["reason"] == "ProgressDeadlineExceeded"
     assert d.observations == [
         Observation("rollback", result="failed", reason="ProgressDeadlineExceeded")
     ]
@@ -1011,7 +1012,7 @@ def test_the_all_clear_resolves_once(started_at: datetime | None, expected_secon
         "actor": "alice",
     }
     assert [n.reason for n in d.notices] == ["Resolved"]
-    resolved = cond(d, flow.RESOLVED)
+    resolved = cond(d, ConditionType.RESOLVED)
     assert (resolved["status"], resolved["reason"], resolved["observedGeneration"]) == (
         "True",
         "Resolved",
@@ -1050,7 +1051,7 @@ def test_finish_reports_phase_generation_and_readiness() -> None:
     flow.finish(d)
     assert d.status["phase"] == "Mitigating"
     assert d.status["observedGeneration"] == 3
-    ready = cond(d, flow.READY)
+    ready = cond(d, ConditionType.READY)
     assert ready == {
         "type": "Ready",
         "status": "True",
@@ -1068,7 +1069,7 @@ def test_failed_reconcile_says_so_on_the_incident() -> None:
     d = reread(declared(), NOW + MINUTE)
     error = "KeyError: " + "x" * 2000
     flow.failed_reconcile(d, error)
-    ready = cond(d, flow.READY)
+    ready = cond(d, ConditionType.READY)
     assert (ready["status"], ready["reason"]) == ("False", "ReconcileError")
     assert ready["message"] == error[:1024]
     assert d.notices == [Notice("Warning", "ReconcileError", error[:1024])]
@@ -1081,7 +1082,7 @@ def test_a_failed_reconcile_after_a_good_one_flips_ready() -> None:
     flow.finish(d)
     d = reread(d, NOW + MINUTE)
     flow.failed_reconcile(d, "RuntimeError: boom")
-    assert cond(d, flow.READY)["lastTransitionTime"] == stamp(NOW + MINUTE)
+    assert cond(d, ConditionType.READY)["lastTransitionTime"] == stamp(NOW + MINUTE)
     assert d.status["phase"] == "Declared"  # untouched
 
 

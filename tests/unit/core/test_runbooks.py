@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tourniquet.api.vocabulary import Reason
 from tourniquet.cli import runbooks as runbook_cli
 from tourniquet.core import runbooks
 from tourniquet.core.lifecycle import Draft
@@ -20,11 +21,6 @@ from tourniquet.core.runbooks import (
     ALERT_STATUS,
     ALERT_STATUS_AT,
     AUTO_RESOLVE,
-    INVALID_MATCHER,
-    INVALID_QUERY,
-    INVALID_SELECTOR,
-    INVALID_SPEC,
-    RUNBOOK_LINKED,
     SEVERITY_SOURCE,
     RunbookView,
     assess,
@@ -99,26 +95,26 @@ def test_a_good_runbook_is_valid() -> None:
                     }
                 ]
             },
-            INVALID_MATCHER,
+            Reason.INVALID_MATCHER,
             "spec.alerts[0].matchExpressions[0]",
         ),
         (
             {"alerts": [{"alertname": "X", "matchers": {"a-b": "x"}}]},
-            INVALID_MATCHER,
+            Reason.INVALID_MATCHER,
             "spec.alerts[0]",
         ),
         (
             {"diagnostics": [{"description": "d", "query": "sum(rate(x[5m])"}]},
-            INVALID_QUERY,
+            Reason.INVALID_QUERY,
             "spec.diagnostics[0]",
         ),
         (
             {"scope": {"selector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}},
-            INVALID_SELECTOR,
+            Reason.INVALID_SELECTOR,
             "spec.scope.selector",
         ),
-        ({"severity": "SEV0"}, INVALID_SPEC, "spec.severity"),
-        ({"sevrity": "SEV1"}, INVALID_SPEC, "spec.sevrity"),
+        ({"severity": "SEV0"}, Reason.INVALID_SPEC, "spec.severity"),
+        ({"sevrity": "SEV1"}, Reason.INVALID_SPEC, "spec.sevrity"),
     ],
 )
 def test_what_is_wrong_is_said_with_a_reason_and_where(
@@ -167,16 +163,17 @@ def test_runbook_answering_no_alert_is_valid_and_says_so() -> None:
 def test_invalid_runbook_is_announced_once_and_again_when_it_changes() -> None:
     bad = view(diagnostics=[{"description": "d", "query": "x{"}])
     first = assess(bad, None)
-    assert not first.valid and first.reason == INVALID_QUERY
-    assert first.event is not None and first.event[:2] == ("Warning", INVALID_QUERY)
-    same = assess(bad, [condition("False", INVALID_QUERY, first.message)])
+    assert not first.valid and first.reason == Reason.INVALID_QUERY
+    assert first.event is not None and first.event[:2] == ("Warning", Reason.INVALID_QUERY)
+    same = assess(bad, [condition("False", Reason.INVALID_QUERY, first.message)])
     assert same.event is None
     worse = view(diagnostics=[{"description": "d", "query": "x{["}])
-    assert assess(worse, [condition("False", INVALID_QUERY, first.message)]).event is not None
+    worse_conditions = [condition("False", Reason.INVALID_QUERY, first.message)]
+    assert assess(worse, worse_conditions).event is not None
 
 
 def test_a_fixed_runbook_is_announced() -> None:
-    verdict = assess(view(), [condition("False", INVALID_QUERY)])
+    verdict = assess(view(), [condition("False", Reason.INVALID_QUERY)])
     assert verdict.event is not None and verdict.event[:2] == ("Normal", "Valid")
 
 
@@ -327,7 +324,7 @@ def test_linked_runbook_is_copied_to_status_with_an_event_once() -> None:
     assert copied["diagnostics"] == spec()["diagnostics"]
     assert copied["mitigations"][0]["action"] == "RolloutUndo"
     assert copied["owners"] == ["team-api"] and copied["links"] == spec()["links"]
-    [cond] = [c for c in d.status["conditions"] if c["type"] == RUNBOOK_LINKED]
+    [cond] = [c for c in d.status["conditions"] if c["type"] == Reason.RUNBOOK_LINKED]
     assert (cond["status"], cond["reason"]) == ("True", "RunbookLinked")
     [notice] = d.notices
     assert notice.reason == "RunbookLinked"
