@@ -20,6 +20,7 @@ from tourniquet.api.vocabulary import (
     ConditionType,
     MitigationAction,
     MitigationResult,
+    Observed,
     Phase,
     Reason,
 )
@@ -48,7 +49,7 @@ class Notice:
 class Observation:
     """A metric observation, made only once the status recording it is written."""
 
-    kind: str
+    kind: Observed
     value: float = 1.0
     result: str = ""
     reason: str = ""
@@ -177,7 +178,9 @@ class Draft:
             self.now,
         )
 
-    def observe(self, kind: str, value: float = 1.0, result: str = "", reason: str = "") -> None:
+    def observe(
+        self, kind: Observed, value: float = 1.0, result: str = "", reason: str = ""
+    ) -> None:
         self.observations.append(Observation(kind, value, result, reason))
 
     def snapshot(self) -> dict[str, Any]:
@@ -225,7 +228,12 @@ def declare(d: Draft) -> None:
         f"{d.severity} declared: {d.spec.get('title', '')} (Incident Commander: {commander})",
         event=Reason.DECLARED,
     )
-    d.observe("declared")
+    d.observe(Observed.DECLARED)
+
+
+def undo_in_flight(status: Mapping[str, Any]) -> bool:
+    """An undo claimed or patched whose rollout has not finished: followed to the end."""
+    return mapping(status.get("mitigation")).get("result") == MitigationResult.IN_PROGRESS
 
 
 def mitigation_started(d: Draft) -> bool:
@@ -282,7 +290,7 @@ def refuse_second_undo(d: Draft) -> None:
     d.condition(ConditionType.APPROVED, False, Reason.ALREADY_MITIGATED, message)
     answer(d)
     if added:
-        d.observe("rollback", result="refused", reason=Reason.ALREADY_MITIGATED)
+        d.observe(Observed.ROLLBACK, result="refused", reason=Reason.ALREADY_MITIGATED)
 
 
 def suspect_may_change(d: Draft) -> bool:
@@ -401,7 +409,7 @@ def refuse(d: Draft, refusal: Refusal) -> None:
         warning=True,
     )
     d.condition(ConditionType.MITIGATED, False, refusal.reason, refusal.message)
-    d.observe("rollback", result="refused", reason=refusal.reason)
+    d.observe(Observed.ROLLBACK, result="refused", reason=refusal.reason)
 
 
 def forget_cleared_approval(d: Draft) -> None:
@@ -500,7 +508,7 @@ def undo_failed(d: Draft, reason: str, message: str) -> None:
         warning=True,
     )
     d.condition(ConditionType.MITIGATED, False, reason, message)
-    d.observe("rollback", result="failed", reason=reason)
+    d.observe(Observed.ROLLBACK, result="failed", reason=reason)
 
 
 def patch_rejected(d: Draft) -> None:
@@ -523,7 +531,7 @@ def patch_rejected(d: Draft) -> None:
         warning=True,
     )
     d.condition(ConditionType.MITIGATED, False, Reason.TARGET_CHANGED, message)
-    d.observe("rollback", result="refused", reason=Reason.TARGET_CHANGED)
+    d.observe(Observed.ROLLBACK, result="refused", reason=Reason.TARGET_CHANGED)
 
 
 def undo_landed(
@@ -577,8 +585,8 @@ def follow_rollout(d: Draft, rollout: RolloutStatus, timeout_seconds: float) -> 
             event=Reason.MITIGATED,
         )
         d.condition(ConditionType.MITIGATED, True, Reason.ROLLOUT_COMPLETE, rollout.message)
-        d.observe("time_to_mitigate", ttm)
-        d.observe("rollback", result="succeeded")
+        d.observe(Observed.TIME_TO_MITIGATE, ttm)
+        d.observe(Observed.ROLLBACK, result="succeeded")
     elif rollout.failed:
         undo_failed(d, Reason.PROGRESS_DEADLINE_EXCEEDED, rollout.message)
     else:
@@ -609,7 +617,7 @@ def resolve(d: Draft) -> None:
     d.condition(
         ConditionType.RESOLVED, True, Reason.RESOLVED, "the Incident Commander gave the all-clear"
     )
-    d.observe("time_to_resolve", ttr)
+    d.observe(Observed.TIME_TO_RESOLVE, ttr)
 
 
 def phase(d: Draft) -> str:

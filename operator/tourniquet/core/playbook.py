@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tourniquet.api.vocabulary import ConditionType, Phase, Reason
+from tourniquet.api.vocabulary import ConditionType, Observed, Phase, Reason
 from tourniquet.core import postmortem
 from tourniquet.core.clock import format_time, parse_time, seconds_between
 from tourniquet.core.conditions import get_condition
@@ -132,7 +132,7 @@ def acknowledge(d: Draft, rule: SeverityRule) -> None:
             actor=str(by),
             event=Reason.ACKNOWLEDGED,
         )
-        d.observe("time_to_acknowledge", tta)
+        d.observe(Observed.TIME_TO_ACKNOWLEDGE, tta)
     if d.status.get("acknowledgedAt"):
         d.condition(
             ConditionType.ACKNOWLEDGED,
@@ -152,7 +152,7 @@ def acknowledge(d: Draft, rule: SeverityRule) -> None:
             event=Reason.ACKNOWLEDGEMENT_OVERDUE,
             warning=True,
         ):
-            d.observe("acknowledgement_overdue")
+            d.observe(Observed.ACKNOWLEDGEMENT_OVERDUE)
     else:
         d.condition(
             ConditionType.ACKNOWLEDGED,
@@ -216,7 +216,7 @@ def track_comms(d: Draft, policy: SeverityPolicy, rule: SeverityRule) -> None:
         )
         d.condition(ConditionType.COMMS_ON_TRACK, False, Reason.COMMS_OVERDUE, message)
         if d.record(Reason.COMMS_OVERDUE, message, event=Reason.COMMS_OVERDUE, warning=True):
-            d.observe("comms_overdue")
+            d.observe(Observed.COMMS_OVERDUE)
     else:
         d.condition(
             ConditionType.COMMS_ON_TRACK,
@@ -289,7 +289,7 @@ def track_checklist(d: Draft, policy: SeverityPolicy) -> None:
         if d.record(
             Reason.CHECKLIST_ITEM_LATE, message, event=Reason.CHECKLIST_ITEM_LATE, warning=True
         ):
-            d.observe("checklist_item_late", reason=item.item)
+            d.observe(Observed.CHECKLIST_ITEM_LATE, reason=item.item)
     open_items = [i["title"] for i in items if not i["done"]]
     if not open_items:
         d.condition(

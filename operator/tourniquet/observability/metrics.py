@@ -26,6 +26,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from tourniquet.api.vocabulary import Observed
+
 SEVERITIES = ("SEV1", "SEV2", "SEV3")
 # Incident durations: minutes to days.
 DURATION_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400, 259200)
@@ -230,48 +232,69 @@ INCIDENT_STATE = IncidentState()
 REGISTRY.register(INCIDENT_STATE)
 
 
+def _split(real: Any, drill: Any, label: str, method: str) -> Callable[[Observation], None]:
+    """Observe on the real metric, or on its drill="true" twin (see DrillAware)."""
+
+    def apply(o: Observation) -> None:
+        value = o.result if label == "result" else o.severity
+        metric = drill.labels(value, "true") if o.drill else real.labels(value)
+        getattr(metric, method)(*([] if method == "inc" else [o.value]))
+
+    return apply
+
+
+def _rollback(o: Observation) -> None:
+    _split(ROLLBACKS, ROLLBACKS_DRILL, "result", "inc")(o)
+    if o.reason:
+        ROLLBACK_REASONS.labels(result=o.result, reason=o.reason).inc()
+
+
+@dataclass(frozen=True)
+class Observation:
+    kind: Observed
+    severity: str
+    value: float
+    result: str
+    reason: str
+    drill: bool
+
+    @property
+    def drill_label(self) -> str:
+        return "true" if self.drill else "false"
+
+
+# One place that maps the core's observations onto metric objects.
+_OBSERVERS: dict[Observed, Callable[[Observation], None]] = {
+    Observed.DECLARED: _split(INCIDENTS_DECLARED, INCIDENTS_DECLARED_DRILL, "severity", "inc"),
+    Observed.TIME_TO_MITIGATE: _split(
+        TIME_TO_MITIGATE, TIME_TO_MITIGATE_DRILL, "severity", "observe"
+    ),
+    Observed.TIME_TO_RESOLVE: _split(TIME_TO_RESOLVE, TIME_TO_RESOLVE_DRILL, "severity", "observe"),
+    Observed.ROLLBACK: _rollback,
+    Observed.TIME_TO_ACKNOWLEDGE: lambda o: TIME_TO_ACKNOWLEDGE.labels(
+        severity=o.severity, drill=o.drill_label
+    ).observe(o.value),
+    Observed.ACKNOWLEDGEMENT_OVERDUE: lambda o: ACKNOWLEDGEMENTS_OVERDUE.labels(
+        severity=o.severity, drill=o.drill_label
+    ).inc(),
+    Observed.COMMS_OVERDUE: lambda o: COMMS_OVERDUE.labels(
+        severity=o.severity, drill=o.drill_label
+    ).inc(),
+    Observed.CHECKLIST_ITEM_LATE: lambda o: CHECKLIST_LATE.labels(
+        severity=o.severity, drill=o.drill_label, item=o.reason
+    ).inc(),
+}
+
+
 def observe(
-    kind: str,
+    kind: Observed,
     severity: str,
     value: float = 1.0,
     result: str = "",
     reason: str = "",
     drill: bool = False,
 ) -> None:
-    """One place that maps the core's observations onto metric objects."""
-    d = "true" if drill else "false"
-    if kind == "declared":
-        if drill:
-            INCIDENTS_DECLARED_DRILL.labels(severity=severity, drill=d).inc()
-        else:
-            INCIDENTS_DECLARED.labels(severity=severity).inc()
-    elif kind == "time_to_mitigate":
-        if drill:
-            TIME_TO_MITIGATE_DRILL.labels(severity=severity, drill=d).observe(value)
-        else:
-            TIME_TO_MITIGATE.labels(severity=severity).observe(value)
-    elif kind == "time_to_resolve":
-        if drill:
-            TIME_TO_RESOLVE_DRILL.labels(severity=severity, drill=d).observe(value)
-        else:
-            TIME_TO_RESOLVE.labels(severity=severity).observe(value)
-    elif kind == "rollback":
-        if drill:
-            ROLLBACKS_DRILL.labels(result=result, drill=d).inc()
-        else:
-            ROLLBACKS.labels(result=result).inc()
-        if reason:
-            ROLLBACK_REASONS.labels(result=result, reason=reason).inc()
-    elif kind == "time_to_acknowledge":
-        TIME_TO_ACKNOWLEDGE.labels(severity=severity, drill=d).observe(value)
-    elif kind == "acknowledgement_overdue":
-        ACKNOWLEDGEMENTS_OVERDUE.labels(severity=severity, drill=d).inc()
-    elif kind == "comms_overdue":
-        COMMS_OVERDUE.labels(severity=severity, drill=d).inc()
-    elif kind == "checklist_item_late":
-        CHECKLIST_LATE.labels(severity=severity, drill=d, item=reason).inc()
-    else:
-        raise ValueError(f"unknown observation {kind!r}")
+    _OBSERVERS[kind](Observation(kind, severity, value, result, reason, drill))
 
 
 class MetricsServer:

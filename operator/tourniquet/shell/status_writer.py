@@ -16,19 +16,20 @@ from tourniquet.core import playbook
 from tourniquet.core.conditions import get_condition
 from tourniquet.observability import metrics
 from tourniquet.observability.metrics import INCIDENT_STATE, IncidentGauges
-from tourniquet.shell.kube import ApiException, Kube
+from tourniquet.shell.kube import ApiException
+from tourniquet.shell.runtime import Runtime
 
 log = logging.getLogger("tourniquet")
 
 
 async def commit(
-    d: flow.Draft, memo: kopf.Memo, deployments: kopf.Index[str, Any]
+    d: flow.Draft, rt: Runtime, deployments: kopf.Index[str, Any]
 ) -> dict[str, Any] | None:
     """Write the draft with the resourceVersion it was read at as precondition, then
     post its Events and observe its metrics: only what is written is announced.
     Returns the Incident as written, or None when it changed in the meantime."""
     INCIDENT_STATE.set(d.uid, _gauges(d))
-    if d.archived and await _archive_timeline(d, memo):
+    if d.archived and await _archive_timeline(d, rt):
         return None  # the Incident changed (its archive); the next event writes the status
     patch = d.patch()
     if not patch:
@@ -40,9 +41,8 @@ async def commit(
         d.resource_version,
         {k: (v if v is None or k in ("phase",) else "...") for k, v in patch.items()},
     )
-    kube: Kube = memo.kube
     try:
-        written = await kube.patch_incident_status(
+        written = await rt.kube.patch_incident_status(
             d.namespace,
             d.name,
             {"metadata": {"resourceVersion": d.resource_version}, "status": patch},
@@ -54,7 +54,7 @@ async def commit(
             )
             return None
         raise
-    superseded = memo.superseded.setdefault(d.uid, [])
+    superseded = rt.superseded.setdefault(d.uid, [])
     superseded.append(d.resource_version)
     del superseded[:-16]
     for notice in d.notices:
@@ -78,7 +78,7 @@ def archived_timeline(d: flow.Draft) -> list[dict[str, Any]]:
     return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
-async def _archive_timeline(d: flow.Draft, memo: kopf.Memo) -> bool:
+async def _archive_timeline(d: flow.Draft, rt: Runtime) -> bool:
     """Entries spilled out of the bounded status.timeline go to an annotation first, so
     the postmortem still has the complete timeline. True when the annotation changed."""
     archive = archived_timeline(d)
@@ -87,7 +87,7 @@ async def _archive_timeline(d: flow.Draft, memo: kopf.Memo) -> bool:
     if not new:
         return False
     archived = json.dumps(archive + new, separators=(",", ":"))
-    await memo.kube.patch_incident(
+    await rt.kube.patch_incident(
         d.namespace, d.name, {"metadata": {"annotations": {TIMELINE_ARCHIVE: archived}}}
     )
     return True

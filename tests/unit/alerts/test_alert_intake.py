@@ -3,7 +3,6 @@ receiver's HTTP answers, and the receiver's flags."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
 import json
@@ -15,7 +14,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tourniquet.alerts import settings as alert_settings
 from tourniquet.alerts.receiver import MAX_BODY, AlertReceiver, bearer
 from tourniquet.alerts.settings import AlertSettings
 from tourniquet.api.models import IncidentSpec, Severity
@@ -30,8 +28,8 @@ from tourniquet.core.runbooks import (
     find_runbook,
     runbook_view,
 )
+from tourniquet.shell.alert_intake import Intake
 from tourniquet.shell.kube import ApiException
-from tourniquet.shell.runbook_handlers import Intake
 
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 GROUP_KEY = '{}/{severity="critical"}:{alertname="ApiHighErrorRate"}'
@@ -442,47 +440,6 @@ def test_bearer_header_parsing() -> None:
     assert bearer("Bearer ") is None
     assert bearer("Basic abc") is None
     assert bearer(None) is None
-
-
-# --- flags -------------------------------------------------------------------------------------
-
-
-def parse(*argv: str) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
-    parser = argparse.ArgumentParser()
-    alert_settings.add_run_arguments(parser)
-    return parser, parser.parse_args(argv)
-
-
-def test_flags_round_trip_through_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    _, args = parse(
-        "--alerts-addr",
-        "127.0.0.1:9095",
-        "--alerts-token-secret",
-        "ops/alert-token",
-        "--alerts-default-commander",
-        "oncall",
-        "--resolve-on-alert-resolved",
-    )
-    for key, value in alert_settings.to_env(args, ["team-api"]).items():
-        monkeypatch.setenv(key, value)
-    settings = alert_settings.AlertSettings.from_env()
-    assert settings.addr == "127.0.0.1:9095"
-    assert settings.secret_ref == ("ops", "alert-token")
-    assert settings.default_commander == "oncall"
-    assert settings.resolve_on_alert_resolved is True
-    assert settings.watched == ("team-api",)
-    assert settings.incident_namespace == "team-api"
-    assert alert_settings.AlertSettings(namespace="x").incident_namespace == "x"
-    assert alert_settings.AlertSettings(watched=("a", "b")).incident_namespace == "default"
-
-
-def test_receiver_needs_a_token_secret() -> None:
-    parser, args = parse("--alerts-addr", "127.0.0.1:9095")
-    with pytest.raises(SystemExit):
-        alert_settings.check(parser, args)
-    for bad in ("nosecret", "ns/", "/name", "a/b/c"):
-        with pytest.raises(SystemExit):
-            parse("--alerts-token-secret", bad)
 
 
 # --- the intake, against a fake cluster ----------------------------------------------------------

@@ -1,14 +1,6 @@
-"""The kopf shell for Runbooks and for alerts in.
-
-- Runbooks: every event validates the runbook (runbooks.validate), writes its Valid and
-  Ready conditions when they change, posts an Event when the verdict changes, and keeps
-  the in-memory view (RUNBOOKS) the incident reconcile links runbooks from.
-- Incidents that linked a runbook are recorded in the runbook's status.usedBy.
-- The Alertmanager receiver (receiver.py) on --alerts-addr, whose intake declares
-  Incidents from firing alert groups and records resolved ones (alerts.py decides).
-
-A malformed Runbook never takes the operator down: it is reported in its status.
-"""
+"""Alerts in: the Alertmanager receiver's intake declares Incidents from firing alert
+groups and records resolved ones (core.alert_intake decides); the bearer token comes from
+a Secret."""
 
 from __future__ import annotations
 
@@ -23,52 +15,19 @@ import kopf
 
 from tourniquet.alerts.receiver import AlertReceiver
 from tourniquet.alerts.settings import TOKEN_KEY, AlertSettings
-from tourniquet.api.names import ALERT_GROUP_LABEL, GROUP, INCIDENTS, VERSION
-from tourniquet.api.names import RUNBOOKS as RUNBOOKS_PLURAL
-from tourniquet.api.vocabulary import ConditionType
+from tourniquet.api.names import ALERT_GROUP_LABEL
 from tourniquet.core import alert_intake as alerts
-from tourniquet.core.conditions import set_condition
 from tourniquet.core.projections import mapping
-from tourniquet.core.runbooks import (
-    RunbookView,
-    assess,
-    find_runbook,
-    record_use,
-    runbook_view,
-)
+from tourniquet.core.runbooks import find_runbook, runbook_view
 from tourniquet.observability.metrics import (
     ALERT_NOTIFICATIONS,
     ALERTS_WITHOUT_RUNBOOK,
     INCIDENTS_FROM_ALERTS,
 )
-from tourniquet.observability.metrics import (
-    RUNBOOKS as RUNBOOKS_GAUGE,
-)
-from tourniquet.shell.kube import ApiException, Kube, load_config
+from tourniquet.shell.kube import ApiException, Kube
+from tourniquet.shell.runtime import Runtime
 
-log = logging.getLogger("tourniquet.core.runbooks")
-
-ALERTS = AlertSettings.from_env()
-
-
-class RunbookCache(dict[tuple[str, str], RunbookView]):
-    """The runbooks the operator watches, by (namespace, name)."""
-
-    def put(self, view: RunbookView) -> None:
-        self[(view.namespace, view.name)] = view
-        self._count()
-
-    def drop(self, namespace: str, name: str) -> None:
-        self.pop((namespace, name), None)
-        self._count()
-
-    def _count(self) -> None:
-        valid = sum(1 for view in self.values() if view.valid)
-        RUNBOOKS_GAUGE.labels(valid="true").set(valid)
-        RUNBOOKS_GAUGE.labels(valid="false").set(len(self) - valid)
-
-
-RUNBOOKS = RunbookCache()
+log = logging.getLogger("tourniquet.alerts")
 
 
 def api_message(exc: ApiException) -> str:
@@ -77,122 +36,6 @@ def api_message(exc: ApiException) -> str:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason)
     except (TypeError, ValueError):
         return str(exc.reason)
-
-
-# --- Runbooks -------------------------------------------------------------------------------
-
-
-@kopf.on.event(GROUP, VERSION, RUNBOOKS_PLURAL)
-async def runbook_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    try:
-        await _runbook_event(event, body, memo)
-    except Exception:  # one bad runbook must never take the operator down
-        metadata = mapping(body.get("metadata"))
-        log.exception(
-            "runbook %s/%s: handling failed", metadata.get("namespace"), metadata.get("name")
-        )
-
-
-def _kube(memo: kopf.Memo) -> Kube:
-    kube: Kube | None = memo.get("kube")
-    if kube is None:  # before the incident shell's startup handler ran
-        load_config()
-        kube = memo["kube"] = Kube()
-    return kube
-
-
-async def _runbook_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo) -> None:
-    metadata = mapping(body.get("metadata"))
-    namespace, name = str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-    if event.get("type") == "DELETED":
-        RUNBOOKS.drop(namespace, name)
-        return
-    view = runbook_view(body)
-    RUNBOOKS.put(view)
-    status = mapping(body.get("status"))
-    verdict = assess(view, status.get("conditions"))
-    now = datetime.now(UTC)
-    conditions = status.get("conditions")
-    for type_ in (ConditionType.VALID, ConditionType.READY):
-        conditions = set_condition(
-            conditions,
-            type_,
-            "True" if verdict.valid else "False",
-            verdict.reason,
-            verdict.message,
-            view.generation,
-            now,
-        )
-    if conditions == status.get("conditions") and status.get("observedGeneration") == (
-        view.generation
-    ):
-        return
-    try:
-        await _kube(memo).patch_runbook_status(
-            namespace,
-            name,
-            {
-                "metadata": {"resourceVersion": view.resource_version},
-                "status": {"conditions": conditions, "observedGeneration": view.generation},
-            },
-        )
-    except ApiException as exc:
-        if exc.status in (404, 409):
-            return  # changed since: its next event decides again
-        raise
-    if verdict.event is not None:
-        event_type, event_reason, message = verdict.event
-        kopf.event(body, type=event_type, reason=event_reason, message=message)
-    if not verdict.valid:
-        log.warning("runbook %s/%s is not valid: %s", namespace, name, verdict.message)
-
-
-# --- Incidents that used a runbook --------------------------------------------------------------
-
-
-def _linked_runbook(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
-    linked = mapping(status.get("runbook")).get("name")
-    return bool(linked) and linked == mapping(spec.get("runbookRef")).get("name")
-
-
-@kopf.on.event(GROUP, VERSION, INCIDENTS, when=_linked_runbook)
-async def incident_used_runbook(
-    body: kopf.Body, memo: kopf.Memo, name: str | None, namespace: str | None, **_: Any
-) -> None:
-    runbook = str(mapping(body.get("status")).get("runbook", {}).get("name"))
-    cached = RUNBOOKS.get((str(namespace), runbook))
-    if cached is None or name in cached.used_by:
-        return
-    alertname = mapping(mapping(body.get("spec")).get("alert")).get("alertname")
-    kube = _kube(memo)
-    for _attempt in range(3):  # the runbook's status may be written meanwhile: read again
-        try:
-            fresh = await kube.get_runbook(str(namespace), runbook)
-            if fresh is None:
-                return
-            fields = record_use(fresh.get("status"), str(name), datetime.now(UTC), alertname)
-            if fields is None:
-                return
-            await kube.patch_runbook_status(
-                str(namespace),
-                runbook,
-                {
-                    "metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]},
-                    "status": fields,
-                },
-            )
-            return
-        except ApiException as exc:
-            if exc.status == 409:
-                continue
-            log.warning("recording %s/%s in runbook %s failed: %s", namespace, name, runbook, exc)
-            return
-        except Exception:
-            log.exception("recording %s/%s in runbook %s failed", namespace, name, runbook)
-            return
-
-
-# --- alerts in -------------------------------------------------------------------------------
 
 
 class SecretToken:
@@ -319,36 +162,36 @@ class Intake:
         return "recorded"
 
 
-@kopf.on.startup()
-async def start_alert_receiver(memo: kopf.Memo, **_: Any) -> None:
-    if not ALERTS.addr:
+async def start(rt: Runtime) -> None:
+    """The Alertmanager receiver on --alerts-addr, when configured."""
+    cfg = rt.settings.alerts
+    if not cfg.addr:
         return
-    secret_namespace, secret_name = ALERTS.secret_ref
+    secret_namespace, secret_name = cfg.secret_ref
     if not (secret_namespace and secret_name):
         raise kopf.PermanentError("--alerts-addr needs --alerts-token-secret NAMESPACE/NAME")
-    kube = _kube(memo)
+    kube = rt.kube
     token = SecretToken(kube, secret_namespace, secret_name)
-    receiver = AlertReceiver(ALERTS.addr, token, Intake(kube, ALERTS))
+    receiver = AlertReceiver(cfg.addr, token, Intake(kube, cfg))
     await token(True)
     await receiver.start()
-    memo["alert_receiver"] = receiver
-    if ALERTS.watched and ALERTS.incident_namespace not in ALERTS.watched:
+    rt.alert_receiver = receiver
+    if cfg.watched and cfg.incident_namespace not in cfg.watched:
         log.warning(
             "--alerts-namespace %s is not watched: incidents of alerts no runbook answers "
             "would never be handled",
-            ALERTS.incident_namespace,
+            cfg.incident_namespace,
         )
     log.info(
         "Alertmanager webhook on http://%s/alerts (token: secret %s/%s key %r)",
-        ALERTS.addr,
+        cfg.addr,
         secret_namespace,
         secret_name,
         TOKEN_KEY,
     )
 
 
-@kopf.on.cleanup()
-async def stop_alert_receiver(memo: kopf.Memo, **_: Any) -> None:
-    receiver = memo.get("alert_receiver")
+async def stop(rt: Runtime) -> None:
+    receiver, rt.alert_receiver = rt.alert_receiver, None
     if receiver is not None:
         await receiver.stop()

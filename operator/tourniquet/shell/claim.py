@@ -1,0 +1,80 @@
+"""Claim the undo: fresh reads, the guards, and the intent written to status before the
+patch, so a restart at any point knows the undo may have happened. Decisions are the
+core's (guards, lifecycle); this module does the I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from tourniquet.api.vocabulary import Reason
+from tourniquet.core import lifecycle as flow
+from tourniquet.core.guards import Refusal, UndoRequest, check_undo
+from tourniquet.core.rollback import UndoPlan
+from tourniquet.core.selectors import selector_string
+from tourniquet.shell import faults, send_undo
+from tourniquet.shell.actions import After
+from tourniquet.shell.runtime import Runtime
+from tourniquet.shell.status_writer import commit
+
+
+def paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) -> bool:
+    """An undo refused only because the Deployment was paused goes ahead once it is
+    resumed: same approval, same target (the guards check that again)."""
+    mitigation = d.mitigation or {}
+    if not (flow.approval_answered(d) and mitigation.get("reason") == Reason.DEPLOYMENT_PAUSED):
+        return False
+    views = [v for v in deployments.get(d.namespace, []) if v.name == mitigation.get("deployment")]
+    return bool(views) and not views[0].paused
+
+
+async def undo(d: flow.Draft, rt: Runtime, deployments: kopf.Index[str, Any]) -> After:
+    """The guarded undo: fresh reads, the guards, a claim in status, then the patch."""
+    outcome, deployment = await read_and_check(d, rt, mitigation=d.mitigation)
+    if isinstance(outcome, Refusal):
+        flow.refuse(d, outcome)
+        return After.WRAP_UP
+    assert deployment is not None
+    flow.claim_undo(
+        d,
+        outcome,
+        str((d.suspect or {}).get("deployment")),
+        str(deployment["metadata"]["resourceVersion"]),
+    )
+    flow.finish(d)
+    claimed = await commit(d, rt, deployments)
+    if claimed is None:
+        return After.WRITTEN  # somebody wrote the Incident first; the next event decides
+    faults.crash_point("after-claim")
+    await send_undo.send_undo(claimed, outcome, rt, deployments)
+    return After.WRITTEN
+
+
+async def read_and_check(
+    d: flow.Draft, rt: Runtime, mitigation: Mapping[str, Any] | None
+) -> tuple[UndoPlan | Refusal, dict[str, Any] | None]:
+    """The guards, on fresh reads of the suspect Deployment and its ReplicaSets."""
+    kube, settings = rt.kube, rt.settings
+    name = (d.suspect or {}).get("deployment")
+    deployment = await kube.get_deployment(d.namespace, name) if name else None
+    replicasets = (
+        await kube.list_replicasets(d.namespace, selector_string(deployment)) if deployment else []
+    )
+    verified = (
+        await kube.approval_policy_enforced(settings.approval_policy) if d.approval else False
+    )
+    outcome = check_undo(
+        UndoRequest(
+            approval=d.approval,
+            suspect=d.suspect,
+            mitigation=mitigation,
+            approval_verified=verified,
+            trust_unverified=settings.trust_unverified_approvals,
+            deployment=deployment,
+            replicasets=replicasets,
+            approval_policy=settings.approval_policy,
+        )
+    )
+    return outcome, deployment

@@ -1,0 +1,79 @@
+"""Follow the undo's rollout to Succeeded or Failed, exactly as `kubectl rollout status`
+decides. After a restart, first find out whether the claimed undo reached the Deployment;
+send it only if it provably did not."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from tourniquet.api.vocabulary import Reason
+from tourniquet.core import lifecycle as flow
+from tourniquet.core.guards import Refusal
+from tourniquet.core.rollout_status import rollout_status
+from tourniquet.core.selectors import selector_string
+from tourniquet.shell import send_undo
+from tourniquet.shell.actions import After
+from tourniquet.shell.claim import read_and_check
+from tourniquet.shell.runtime import Runtime
+from tourniquet.shell.status_writer import commit
+
+log = logging.getLogger("tourniquet")
+
+
+async def follow(
+    d: flow.Draft,
+    rt: Runtime,
+    deployments: kopf.Index[str, Any],
+    watched: Mapping[str, Any] | None = None,
+) -> After:
+    """`watched` is the Deployment as a watch event just delivered it: as fresh as a GET,
+    and free."""
+    kube = rt.kube
+    mitigation = d.mitigation or {}
+    name = str(mitigation.get("deployment"))
+    if watched is not None and (watched.get("metadata") or {}).get("name") == name:
+        deployment: dict[str, Any] | None = dict(watched)
+    else:
+        deployment = await kube.get_deployment(d.namespace, name)
+    if not mitigation.get("patchedAt"):
+        replicasets = (
+            await kube.list_replicasets(d.namespace, selector_string(deployment))
+            if deployment
+            else []
+        )
+        landed = flow.undo_landed(mitigation, d.suspect, deployment, replicasets)
+        if landed is False:
+            outcome, fresh = await read_and_check(d, rt, mitigation=None)
+            if isinstance(outcome, Refusal):
+                flow.refuse(d, outcome)
+                return After.WRAP_UP
+            assert fresh is not None
+            mitigation["preconditionResourceVersion"] = str(fresh["metadata"]["resourceVersion"])
+            claimed = await commit(d, rt, deployments)
+            if claimed is not None:
+                await send_undo.send_undo(claimed, outcome, rt, deployments)
+            return After.WRITTEN
+        if landed is None:
+            flow.undo_failed(
+                d,
+                Reason.TARGET_CHANGED,
+                "the Deployment was changed by someone else "
+                "while the undo was in flight; it was not touched again",
+            )
+            return After.WRAP_UP
+        log.info(
+            "%s/%s: the claimed undo of deployment/%s had landed before a restart",
+            d.namespace,
+            d.name,
+            mitigation.get("deployment"),
+        )
+        flow.undo_patched(d, recovered=True)
+    if deployment is None:
+        flow.undo_failed(d, Reason.TARGET_CHANGED, "the Deployment was deleted during the undo")
+    else:
+        flow.follow_rollout(d, rollout_status(deployment), rt.settings.rollout_timeout_seconds)
+    return After.WRAP_UP

@@ -1,0 +1,111 @@
+"""The incident playbook, in order: the shell reads the cluster, the core decides each
+step, one status write records it.
+
+Reconciliation is level-triggered: any Incident event, and a short resync while an incident
+is open, runs the same idempotent `reconcile`, which writes nothing when nothing changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from tourniquet.core import lifecycle as flow
+from tourniquet.core import playbook, runbooks
+from tourniquet.core.suspect import find_suspect
+from tourniquet.observability import metrics
+from tourniquet.shell import claim, follow_rollout, forward_comms, write_postmortem
+from tourniquet.shell.actions import After
+from tourniquet.shell.runtime import Runtime
+from tourniquet.shell.status_writer import commit
+
+log = logging.getLogger("tourniquet")
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """kopf's in-memory views of Deployments and ReplicaSets, by namespace."""
+
+    deployments: kopf.Index[str, Any]
+    replicasets: kopf.Index[str, Any]
+
+
+async def reconcile(
+    rt: Runtime,
+    body: Mapping[str, Any],
+    indexes: Indexes,
+    watched: Mapping[str, Any] | None = None,
+) -> None:
+    uid = str(body["metadata"]["uid"])
+    async with rt.lock(uid):
+        metrics.RECONCILES.inc()
+        draft = flow.Draft(body, datetime.now(UTC), rt.settings.timeline_limit)
+        _follow_deployment(rt, draft, body)
+        if draft.resource_version in rt.superseded.get(uid, ()):
+            # This reconcile waited for the lock while a newer version was written; it
+            # would decide on stale status. The event for the newer version follows.
+            return
+        try:
+            await _playbook(rt, draft, indexes, watched)
+        except Exception as exc:  # one bad object must never take the operator down
+            metrics.RECONCILE_ERRORS.inc()
+            log.exception("reconciling %s/%s failed", draft.namespace, draft.name)
+            failed = flow.Draft(body, datetime.now(UTC), rt.settings.timeline_limit)
+            flow.failed_reconcile(failed, f"{type(exc).__name__}: {exc}")
+            await commit(failed, rt, indexes.deployments)
+
+
+def _follow_deployment(rt: Runtime, d: flow.Draft, body: Mapping[str, Any]) -> None:
+    """Remember which Deployment an in-flight undo waits on, with the latest Incident."""
+    for key in [k for k, v in rt.followed.items() if v["metadata"]["uid"] == d.uid]:
+        del rt.followed[key]
+    if flow.undo_in_flight(d.status) and (d.mitigation or {}).get("deployment"):
+        rt.followed[(d.namespace, str((d.mitigation or {})["deployment"]))] = body
+
+
+async def _playbook(
+    rt: Runtime, d: flow.Draft, indexes: Indexes, watched: Mapping[str, Any] | None
+) -> None:
+    policy = rt.policy.policy
+    flow.declare(d)
+    runbooks.link_runbook(d, rt.runbooks)
+    flow.forget_cleared_approval(d)
+    rule = playbook.apply_policy(d, policy)
+    playbook.observe_roles(d)
+    playbook.acknowledge(d, rule)
+    await forward_comms.forward_updates(d, rt, policy, rule)
+    playbook.track_comms(d, policy, rule)
+    if flow.suspect_may_change(d):
+        selector = (d.spec.get("scope") or {}).get("selector")
+        found = find_suspect(
+            indexes.deployments.get(d.namespace, []),
+            indexes.replicasets.get(d.namespace, []),
+            selector,
+        )
+        flow.identify_suspect(d, found)
+    playbook.track_checklist(d, policy)
+    if flow.second_approval(d):
+        flow.refuse_second_undo(d)
+    if flow.awaiting_undo(d) or claim.paused_refusal_cleared(d, indexes.deployments):
+        if await claim.undo(d, rt, indexes.deployments) is After.WRAP_UP:
+            await _wrap_up(rt, d, indexes)
+        return
+    if flow.undo_in_flight(d.status):
+        after = await follow_rollout.follow(d, rt, indexes.deployments, watched)
+        if after is After.WRITTEN:
+            return
+    await _wrap_up(rt, d, indexes)
+
+
+async def _wrap_up(rt: Runtime, d: flow.Draft, indexes: Indexes) -> None:
+    """The all-clear, the postmortem, the phase; then one status write."""
+    flow.resolve(d)
+    playbook.track_postmortem(d, playbook.rule_for(d, rt.policy.policy))
+    flow.finish(d)
+    await write_postmortem.write_postmortem(d, rt)
+    await commit(d, rt, indexes.deployments)

@@ -1,0 +1,68 @@
+"""The operator's runtime: everything a handler needs, typed, built once at start-up and
+handed to each handler (no untyped kopf memo, no module globals)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from tourniquet.alerts.receiver import AlertReceiver
+from tourniquet.core.runbooks import RunbookView
+from tourniquet.observability.metrics import RUNBOOKS as RUNBOOKS_GAUGE
+from tourniquet.shell.kube import Kube
+from tourniquet.shell.policy_watch import PolicyWatch
+from tourniquet.shell.settings import Settings
+
+
+class RunbookCache(dict[tuple[str, str], RunbookView]):
+    """The runbooks the operator watches, by (namespace, name)."""
+
+    def put(self, view: RunbookView) -> None:
+        self[(view.namespace, view.name)] = view
+        self._count()
+
+    def drop(self, namespace: str, name: str) -> None:
+        self.pop((namespace, name), None)
+        self._count()
+
+    def _count(self) -> None:
+        valid = sum(1 for view in self.values() if view.valid)
+        RUNBOOKS_GAUGE.labels(valid="true").set(valid)
+        RUNBOOKS_GAUGE.labels(valid="false").set(len(self) - valid)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    kube: Kube
+    http: aiohttp.ClientSession
+    policy: PolicyWatch
+    runbooks: RunbookCache = field(default_factory=RunbookCache)
+    #: One lock per Incident (by uid): its reconciles never overlap.
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    #: resourceVersions of an Incident this operator has written over: a reconcile that
+    #: waited for the lock with one of them would decide on stale status.
+    superseded: dict[str, list[str | None]] = field(default_factory=dict)
+    #: (namespace, Deployment) an in-flight undo waits on -> the latest Incident body.
+    followed: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    alert_receiver: AlertReceiver | None = None
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        return self.locks.setdefault(uid, asyncio.Lock())
+
+    def forget(self, uid: str) -> None:
+        self.locks.pop(uid, None)
+        self.superseded.pop(uid, None)
+
+
+@dataclass
+class Probes:
+    """What /readyz reports: set by kopf once its watches and indexes are up."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
