@@ -9,7 +9,6 @@ they are stopped (and their logs attached to a failing test's report) afterwards
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -20,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubetest import metric_sum, wait_for
-from operatorproc import free_port
+from devkit.metrics import metric_sum
+from devkit.net import answers, free_port, http_get, http_json
+from devkit.polling import wait_for
+from devkit.process import LoggedProcess
 
 
 def binary(env: str, *names: str) -> str | None:
@@ -44,47 +45,10 @@ def version(path: str) -> str:
     return (out.stdout or out.stderr).splitlines()[0]
 
 
-def http_json(url: str, data: bytes | None = None) -> Any:
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def ready(process: Process | None, url: str) -> bool:
+def ready(process: LoggedProcess | None, url: str) -> bool:
     """Both servers answer /-/ready once they serve; a crash fails the wait at once."""
-    assert process is not None and process.alive()
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
-class Process:
-    def __init__(self, name: str, cmd: Sequence[str], log: Path) -> None:
-        self.name = name
-        self.log_path = log
-        with open(log, "ab") as out:
-            out.write(f"=== {' '.join(cmd)}\n".encode())
-            out.flush()
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-
-    def alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()}")
-        return True
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-20000:]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+    assert process is not None
+    return process.alive() and answers(f"{url}/-/ready")
 
 
 class Alertmanager:
@@ -95,7 +59,7 @@ class Alertmanager:
         self.dir = workdir / "alertmanager"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.process: Process | None = None
+        self.process: LoggedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -141,7 +105,7 @@ class Alertmanager:
     ) -> Alertmanager:
         config = self.dir / "alertmanager.yml"
         config.write_text(yaml.safe_dump(self.config(receivers, routes)))
-        self.process = Process(
+        self.process = LoggedProcess(
             "alertmanager",
             [
                 self.path,
@@ -152,7 +116,7 @@ class Alertmanager:
                 "--log.level=debug",
             ],
             self.dir / "alertmanager.log",
-        )
+        ).start()
         wait_for(self._ready, timeout=60, what="Alertmanager ready")
         return self
 
@@ -160,8 +124,7 @@ class Alertmanager:
         return ready(self.process, self.url)
 
     def metric(self, name: str, **labels: str) -> float:
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as r:
-            return metric_sum(r.read().decode(), name, **labels)
+        return metric_sum(http_get(f"{self.url}/metrics"), name, **labels)
 
     def notifications(self) -> float:
         """Webhook notifications attempted (failed ones included)."""
@@ -180,7 +143,7 @@ class Prometheus:
         self.dir = workdir / "prometheus"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.process: Process | None = None
+        self.process: LoggedProcess | None = None
         self.rules_path = self.dir / "rules.yml"
 
     @property
@@ -214,7 +177,7 @@ class Prometheus:
         }
         path = self.dir / "prometheus.yml"
         path.write_text(yaml.safe_dump(config))
-        self.process = Process(
+        self.process = LoggedProcess(
             "prometheus",
             [
                 self.path,
@@ -226,7 +189,7 @@ class Prometheus:
                 "--rules.alert.resend-delay=1s",
             ],
             self.dir / "prometheus.log",
-        )
+        ).start()
         wait_for(self._ready, timeout=60, what="Prometheus ready")
         return self
 
@@ -263,10 +226,10 @@ class PromStack:
         parts = []
         for p in (self.prometheus.process, self.alertmanager.process):
             if p is not None:
-                parts.append(f"--- {p.name} ---\n{p.log()}")
+                parts.append(f"--- {p.name} ---\n{p.log(limit=20000)}")
         return "\n".join(parts) or "(not started)"
 
     def stop(self) -> None:
         for p in (self.prometheus.process, self.alertmanager.process):
             if p is not None:
-                p.stop()
+                p.stop(timeout=15)

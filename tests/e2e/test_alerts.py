@@ -19,16 +19,13 @@ from typing import Any
 
 import pytest
 import yaml
-from incidents import (
-    condition,
-    get_incident,
-    good_then_bad,
-    resolve,
-    status,
-    wait_incident,
-)
-from kubetest import REPO, Cluster, KubectlError, unavailable, wait_for
-from operatorproc import OperatorProcess, free_port
+from devkit.cluster import unavailable
+from devkit.incidents import condition, get_incident, good_then_bad, resolve, status, wait_incident
+from devkit.kubectl import Cluster, KubectlError
+from devkit.net import free_port
+from devkit.operator import OperatorProcess
+from devkit.paths import REPO
+from devkit.polling import wait_for
 from promstack import PromStack, alertmanager_binary, prometheus_binary, version
 
 from tourniquet.api.models import SPEC_ALERT_IMMUTABLE_MESSAGE

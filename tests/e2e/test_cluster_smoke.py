@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kubetest import Cluster, KubectlError, deployment, replicasets_of, revision_of, wait_for
+from devkit.kubectl import Cluster, KubectlError
+from devkit.manifests import deployment
+from devkit.polling import wait_for
+from devkit.workloads import replicasets_of, revision_of
 
 IMAGE_V1 = "registry.k8s.io/pause:3.9"
 IMAGE_V2 = "registry.k8s.io/pause:3.10"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from incidents import (
+from devkit.incidents import (
     BAD,
     GOOD,
     NEWER,
@@ -16,20 +16,18 @@ from incidents import (
     declare,
     get_incident,
     good_then_bad,
-    image_of,
     mitigation_is,
-    next_second,
     resolve,
-    revisions,
     roll_out,
-    snapshot,
     status,
     undo_events,
     wait_event,
     wait_incident,
 )
-from kubetest import Cluster, KubectlError, replicasets_of, revision_of, wait_for
-from operatorproc import OperatorProcess
+from devkit.kubectl import Cluster, KubectlError
+from devkit.operator import OperatorProcess
+from devkit.polling import next_second, wait_for
+from devkit.workloads import image_of, replicasets_of, revision_of, revisions, snapshot
 
 StartOperator = Callable[..., OperatorProcess]
 

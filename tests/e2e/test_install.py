@@ -28,7 +28,8 @@ from typing import Any
 
 import pytest
 import yaml
-from incidents import (
+from devkit.cluster import unavailable
+from devkit.incidents import (
     approve,
     declare,
     good_then_bad,
@@ -37,8 +38,11 @@ from incidents import (
     status,
     wait_incident,
 )
-from kubetest import REPO, Cluster, KubectlError, unavailable, wait_for
-from operatorproc import OperatorProcess, free_port
+from devkit.kubectl import Cluster, KubectlError
+from devkit.net import free_port
+from devkit.operator import OperatorProcess
+from devkit.paths import REPO
+from devkit.polling import wait_for
 
 from conftest import add_diagnostic
 from tourniquet.api import manifests

@@ -12,25 +12,25 @@ from typing import Any
 
 import pytest
 import yaml
-from incidents import (
+from devkit.incidents import (
     BAD,
     approve,
     condition,
     declare,
     get_incident,
     good_then_bad,
-    image_of,
     mitigation_is,
     patch_incident,
     resolve,
-    revisions,
     status,
     undo_events,
     wait_event,
     wait_incident,
 )
-from kubetest import Cluster, KubectlError, wait_for
-from operatorproc import OperatorProcess
+from devkit.kubectl import Cluster, KubectlError
+from devkit.operator import OperatorProcess
+from devkit.polling import wait_for
+from devkit.workloads import image_of, revisions
 
 StartOperator = Callable[..., OperatorProcess]
 POLICY = "tourniquet-severity-policy"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from kubetest import REPO, Cluster
+from devkit.kubectl import Cluster
+from devkit.paths import REPO
 
 
 def test_every_sample_is_accepted_by_the_api_server(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from incidents import (
+from devkit.incidents import (
     GOOD,
     NEWER,
     approve,
@@ -15,16 +15,15 @@ from incidents import (
     declare,
     get_incident,
     good_then_bad,
-    image_of,
     mitigation_is,
-    revisions,
-    snapshot,
     status,
     undo_events,
     wait_incident,
 )
-from kubetest import Cluster, wait_for
-from operatorproc import OperatorProcess
+from devkit.kubectl import Cluster
+from devkit.operator import OperatorProcess
+from devkit.polling import wait_for
+from devkit.workloads import image_of, revisions, snapshot
 from test_incident_flow import refused_with
 
 StartOperator = Callable[..., OperatorProcess]

@@ -1,0 +1,151 @@
+"""The objects the harness creates, as manifests: Deployments whose pods land on kwok's
+fake nodes (or never land: "broken"), Incidents, the people's RBAC, and the patches a
+responder sends (the approval above all)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+
+GROUP = "tourniquet.dev"
+INCIDENT_API = f"{GROUP}/v1alpha1"
+RBAC_API = "rbac.authorization.k8s.io"
+# A nodeSelector no node matches: pods of such a revision never schedule (never Ready).
+NO_NODE = {"tourniquet.dev/no-such-node": "true"}
+
+# THE APPROVAL SHAPE, in this one place. DESIGN.md's approval names what it approves:
+# {approvedBy, kind, name, revision}. Until the operator's CRD schema accepts kind and name
+# (it may reject them today), approvals are written in the old shape {approvedBy,
+# revision}. The change that lands the new shape in the operator sets this to True.
+APPROVAL_NAMES_TARGET = False
+
+
+def approval_patch(approved_by: str, kind: str, name: str, revision: int) -> dict[str, Any]:
+    """The status merge patch that approves undoing `kind`/`name` at `revision`, in the
+    name of `approved_by`: {"status": {"approval": {...}}} (see APPROVAL_NAMES_TARGET)."""
+    approval: dict[str, Any] = {"approvedBy": approved_by}
+    if APPROVAL_NAMES_TARGET:
+        approval |= {"kind": kind, "name": name}
+    approval["revision"] = revision
+    return {"status": {"approval": approval}}
+
+
+RESOLVE_PATCH = {"spec": {"resolved": True}}
+NO_FINALIZERS_PATCH = {"metadata": {"finalizers": None}}
+
+
+def deployment(
+    name: str,
+    image: str,
+    *,
+    namespace: str | None = None,
+    replicas: int = 2,
+    labels: Mapping[str, str] | None = None,
+    node_selector: Mapping[str, str] | None = None,
+    progress_deadline: int | None = None,
+) -> dict[str, Any]:
+    """A Deployment whose pods land on the fake kwok nodes (or any real node on kind)."""
+    labels = dict(labels or {"app": name})
+    pod_spec: dict[str, Any] = {
+        "containers": [{"name": name, "image": image}],
+        # kwok's fake nodes may carry this taint; tolerate it so pods land there.
+        "tolerations": [
+            {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
+        ],
+        "terminationGracePeriodSeconds": 0,
+    }
+    if node_selector:
+        pod_spec["nodeSelector"] = dict(node_selector)
+    spec: dict[str, Any] = {"replicas": replicas}
+    if progress_deadline is not None:
+        spec["progressDeadlineSeconds"] = progress_deadline
+    spec["selector"] = {"matchLabels": {"app": labels.get("app", name)}}
+    spec["template"] = {"metadata": {"labels": labels}, "spec": pod_spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(name, namespace, labels=labels),
+        "spec": spec,
+    }
+
+
+def incident(
+    name: str,
+    *,
+    namespace: str | None = None,
+    title: str = "Elevated 5xx on api",
+    severity: str = "SEV1",
+    commander: str | None = "alice",
+    roles: Mapping[str, str] | None = None,
+    selector: Mapping[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """An Incident: `commander` (and other `roles`), the suspect search's `selector`
+    (None: every workload in the namespace), any other spec fields as keywords."""
+    body: dict[str, Any] = {"title": title, "severity": severity}
+    people = {**({"commander": commander} if commander else {}), **(roles or {})}
+    if people:
+        body["roles"] = people
+    if selector is not None:
+        body["scope"] = {"selector": dict(selector)}
+    return {
+        "apiVersion": INCIDENT_API,
+        "kind": "Incident",
+        "metadata": _metadata(name, namespace),
+        "spec": {**body, **spec},
+    }
+
+
+def people_role(
+    name: str, verbs: Sequence[str] = ("get", "list", "watch", "patch"), deployments: bool = True
+) -> dict[str, Any]:
+    """A ClusterRole for responders: `verbs` on Incidents and their status (whether an
+    approval is accepted is the admission policy's call), reading Deployments."""
+    rules: list[dict[str, Any]] = [
+        {
+            "apiGroups": [GROUP],
+            "resources": ["incidents", "incidents/status"],
+            "verbs": list(verbs),
+        }
+    ]
+    if deployments:
+        rules.append(
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]}
+        )
+    return {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": rules,
+    }
+
+
+def role_binding(
+    name: str, namespace: str, cluster_role: str, users: Sequence[str]
+) -> dict[str, Any]:
+    """Binds `cluster_role` to `users` in one namespace."""
+    return {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"apiGroup": RBAC_API, "kind": "User", "name": user} for user in users],
+    }
+
+
+def to_yaml(*docs: Mapping[str, Any]) -> str:
+    """Manifests as one multi-document YAML file, keys in the order written."""
+    return "---\n".join(yaml.safe_dump(dict(doc), sort_keys=False) for doc in docs)
+
+
+def _metadata(
+    name: str, namespace: str | None, labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    if labels is not None:
+        meta["labels"] = dict(labels)
+    return meta
