@@ -67,18 +67,20 @@ class Operator:
     def _register(self) -> None:
         on, registry, settings = kopf.on, self.registry, self.settings
 
+        # A registry of our own has none of kopf's default login handlers.
+        on.login(registry=registry)(kopf.login_via_client)
         on.startup(registry=registry)(self._start)
         on.cleanup(registry=registry)(self._stop)
 
         # In-memory views of Deployments and ReplicaSets, by namespace: small
         # projections, so finding a suspect costs no API request and little memory.
-        @kopf.index("apps", "v1", "deployments", registry=registry)
+        @kopf.index("apps", "v1", "deployments", id="deployments_by_namespace", registry=registry)
         def deployments_by_namespace(
             *, body: kopf.Body, namespace: str | None, **_: Any
         ) -> dict[str | None, DeploymentView]:
             return {namespace: project_deployment(body)}
 
-        @kopf.index("apps", "v1", "replicasets", registry=registry)
+        @kopf.index("apps", "v1", "replicasets", id="replicasets_by_namespace", registry=registry)
         def replicasets_by_namespace(
             *, body: kopf.Body, namespace: str | None, **_: Any
         ) -> dict[str | None, ReplicaSetView]:
@@ -106,12 +108,12 @@ class Operator:
             registry=registry,
         )(incident)
 
-        @on.delete(*resource, optional=True, registry=registry)
+        @on.delete(*resource, id="incident_deleted", optional=True, registry=registry)
         def incident_deleted(uid: str, **_: Any) -> None:
             INCIDENT_STATE.set(uid, None)
             self.runtime.forget(uid)
 
-        @on.event("apps", "v1", "deployments", registry=registry)
+        @on.event("apps", "v1", "deployments", id="deployment_changed", registry=registry)
         async def deployment_changed(
             *, namespace: str | None, name: str, body: kopf.Body, **kwargs: Any
         ) -> None:
@@ -120,11 +122,16 @@ class Operator:
             if followed is not None:
                 await reconcile.reconcile(self.runtime, followed, _indexes(kwargs), watched=body)
 
-        @on.event(GROUP, VERSION, RUNBOOKS, registry=registry)
+        @on.event(GROUP, VERSION, RUNBOOKS, id="runbook_event", registry=registry)
         async def runbook_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
             await runbook_status.on_event(self.runtime, event, body)
 
-        @on.event(*resource, when=runbook_status.links_runbook, registry=registry)
+        @on.event(
+            *resource,
+            id="incident_used_runbook",
+            when=runbook_status.links_runbook,
+            registry=registry,
+        )
         async def incident_used_runbook(body: kopf.Body, **_: Any) -> None:
             await runbook_status.record_use(self.runtime, body)
 
