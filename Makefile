@@ -68,7 +68,7 @@ test-e2e: venv promstack toolchain ## E2e tests only (--cluster=local|kind|exist
 
 .PHONY: bench
 bench: venv ## Benchmarks with goals: suspect search over large indexes, incident latency on the local control plane (BENCH_ARGS="--runs 5 --skip-cluster").
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 ##@ Local control plane
 
@@ -87,19 +87,25 @@ cluster-down: ## Stop and delete the local control plane (the built binaries sta
 ##@ Deployment
 
 .PHONY: install
-install: manifests ## Install CRDs and the approval policy into the current cluster.
+install: manifests ## Install CRDs, both admission policies, the people roles and the operator's ServiceAccount with its RBAC.
 	$(KUBECTL) apply -f crds/
-	$(KUBECTL) apply -f config/policy/approval-policy.yaml
+	$(KUBECTL) apply -k config/policy
+	$(KUBECTL) apply -f config/default/namespace.yaml
+	$(KUBECTL) apply -k config/rbac
 	$(KUBECTL) wait --for=condition=Established crd/incidents.tourniquet.dev crd/runbooks.tourniquet.dev --timeout=60s
 
 .PHONY: uninstall
-uninstall: ## Remove the approval policy and the CRDs (and with them every Incident and Runbook).
-	$(KUBECTL) delete --ignore-not-found -f config/policy/approval-policy.yaml
+uninstall: ## Remove what `make install` created, CRDs included (and with them every Incident and Runbook).
+	$(KUBECTL) delete --ignore-not-found -k config/policy
+	$(KUBECTL) delete --ignore-not-found -k config/rbac
 	$(KUBECTL) delete --ignore-not-found -f crds/
 
+OPERATOR_KUBECONFIG ?= $(or $(TOURNIQUET_CACHE),$(HOME)/.cache/tourniquet)/operator.kubeconfig
+
 .PHONY: run
-run: venv ## Run the operator in the foreground against the current kubeconfig (metrics on 127.0.0.1:8080).
-	$(PY) -m tourniquet run --all-namespaces
+run: venv ## Run the operator in the foreground as its ServiceAccount (make install first), all namespaces; metrics on 127.0.0.1:8080.
+	KUBECTL=$(KUBECTL) $(PY) -m devkit.identity $(OPERATOR_KUBECONFIG)
+	KUBECONFIG=$(OPERATOR_KUBECONFIG) $(PY) -m tourniquet run --all-namespaces
 
 .PHONY: deploy
 deploy: manifests ## Deploy the operator with kustomize (config/default: CRDs, RBAC, policy, operator in tourniquet-system).

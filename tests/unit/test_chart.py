@@ -265,15 +265,40 @@ def test_chart_policy_template_is_generated() -> None:
         assert (REPO / relative).read_text() == text, f"{relative}: run make manifests"
 
 
-def test_chart_policy_template_is_the_policy_with_templated_name_and_group() -> None:
-    template = manifests.chart_policy_template()
-    assert template.count('{{ include "tourniquet.approvalPolicyName" . }}') == 3
-    assert "{{ .Values.approvalPolicy.approversGroup | toJson | toJson }}" in template
+@pytest.mark.parametrize(
+    ("chart_path", "config_path", "name", "templated"),
+    [
+        (
+            manifests.CHART_POLICY_PATH,
+            manifests.POLICY_PATH,
+            '{{ include "tourniquet.approvalPolicyName" . }}',
+            (
+                "{{ .Values.approvalPolicy.approversGroup | toJson | toJson }}",
+                "serviceaccount:%s:%s",
+            ),
+        ),
+        (
+            manifests.CHART_CONFINEMENT_PATH,
+            manifests.CONFINEMENT_PATH,
+            '{{ include "tourniquet.fullname" . }}-operator-confinement',
+            ("serviceaccount:%s:%s",),
+        ),
+    ],
+)
+def test_chart_policy_templates_are_the_policies_with_templated_names_and_identities(
+    chart_path: str, config_path: str, name: str, templated: tuple[str, ...]
+) -> None:
+    template = manifests.render_chart_templates()[chart_path]
+    assert template.count(name) == 3
+    for action in templated:
+        assert action in template
     # Everything else is the policy itself, line for line.
-    policy = (REPO / manifests.POLICY_PATH).read_text()
+    policy = (REPO / config_path).read_text()
     for line in policy.splitlines():
-        if line.startswith("    expression: '\"") or "tourniquet-incident-approval" in line:
-            continue  # the approvers group and the name: templated
+        if "system:serviceaccount:" in line or line.startswith("    expression: '\""):
+            continue  # the operator's identity and the approvers group: templated
+        if "tourniquet-incident-approval" in line or "tourniquet-operator-confinement" in line:
+            continue  # the name: templated
         if line.startswith(("#", "    app.kubernetes.io/")):
             continue  # the header and the labels: the chart's own
         assert line in template.splitlines() or line == "", line

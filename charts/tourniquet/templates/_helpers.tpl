@@ -167,7 +167,12 @@ watched, in a Role per namespace in the namespaced mode (watchNamespaces).
 {{- end }}
 
 {{- define "tourniquet.commanderRules" -}}
-# Approve: `kubectl patch incident ... --subresource=status`.
+# Approve: the verb `approve` on incidents is the permission the approval policy asks the
+# API server's authorizer for; the approval itself is `kubectl patch incident ...
+# --subresource=status` (or `kubectl incident approve`).
+- apiGroups: ["tourniquet.dev"]
+  resources: ["incidents"]
+  verbs: ["approve"]
 - apiGroups: ["tourniquet.dev"]
   resources: ["incidents/status"]
   verbs: ["get", "patch"]

@@ -554,10 +554,17 @@ class IncidentSpec(ApiModel):
         return self
 
 
+class WorkloadKind(StrEnum):
+    """The kinds of workload whose rollouts Tourniquet can undo."""
+
+    DEPLOYMENT = "Deployment"
+
+
 class Suspect(ApiModel):
     """The most recent rollout in scope: the likely cause."""
 
-    deployment: ObjectName = Field(description="Name of the suspect Deployment.")
+    kind: WorkloadKind = Field(description="The suspect workload's kind.")
+    name: ObjectName = Field(description="The suspect workload's name.")
     replica_set: ObjectName = Field(
         description="Name of the ReplicaSet that carries the suspect revision."
     )
@@ -585,6 +592,15 @@ class Approval(ApiModel):
         description="Your own Kubernetes user name. The API server rejects an approval "
         "written in someone else's name."
     )
+    kind: WorkloadKind | None = Field(
+        default=None,
+        description="The kind of the workload you approve undoing; must equal "
+        "status.suspect.kind (the API server says what the current suspect is).",
+    )
+    name: ObjectName | None = Field(
+        default=None,
+        description="The workload you approve undoing; must equal status.suspect.name.",
+    )
     revision: Revision = Field(
         description="The suspect revision you approve undoing; must equal status.suspect.revision."
     )
@@ -594,7 +610,8 @@ class Mitigation(ApiModel):
     """The guarded undo: what was (or will be) done, and how it went."""
 
     action: MitigationAction = Field(description="RolloutUndo: undo the suspect rollout.")
-    deployment: ObjectName | None = Field(default=None, description="The Deployment acted on.")
+    kind: WorkloadKind | None = Field(default=None, description="The kind of workload acted on.")
+    name: ObjectName | None = Field(default=None, description="The workload acted on.")
     from_revision: Revision | None = Field(default=None, description="The revision being undone.")
     to_revision: Revision | None = Field(default=None, description="The revision restored.")
     result: MitigationResult = Field(
@@ -1091,7 +1108,7 @@ INCIDENT = CustomResource(
     printer_columns=(
         PrinterColumn("Severity", "string", ".spec.severity", "SEV1, SEV2 or SEV3."),
         PrinterColumn("Phase", "string", ".status.phase", "Where the incident is."),
-        PrinterColumn("Suspect", "string", ".status.suspect.deployment", "The suspect Deployment."),
+        PrinterColumn("Suspect", "string", ".status.suspect.name", "The suspect workload."),
         PrinterColumn(
             "Revision", "integer", ".status.suspect.revision", "The suspect revision.", 1
         ),

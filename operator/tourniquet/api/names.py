@@ -33,3 +33,11 @@ ALERT_GROUP_LABEL = f"{GROUP}/alert-group"
 SOURCE_LABEL = f"{GROUP}/source"
 ALERTNAME_LABEL = f"{GROUP}/alertname"
 INCIDENT_LABEL = f"{GROUP}/incident"
+
+# The operator's own identity: its ServiceAccount (the chart's is named after the release,
+# in the release's namespace; config/ and `make install` use these).
+OPERATOR_NAMESPACE = "tourniquet-system"
+OPERATOR_SERVICE_ACCOUNT = "tourniquet"
+DEFAULT_OPERATOR_IDENTITY = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
+#: The second policy: what the operator's identity may change.
+CONFINEMENT_POLICY_NAME = "tourniquet-operator-confinement"

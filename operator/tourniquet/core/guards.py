@@ -22,6 +22,7 @@ from tourniquet.core.rollback import (
     select_revision,
     undo_plan,
 )
+from tourniquet.core.selectors import matches
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class UndoRequest:
     deployment: Mapping[str, Any] | None
     replicasets: Sequence[Mapping[str, Any]] = ()
     approval_policy: str = APPROVAL_POLICY_NAME
+    #: spec.scope.selector: the suspect must still be in the incident's scope.
+    scope_selector: Mapping[str, Any] | None = None
 
 
 def _revision(value: object) -> int | None:
@@ -53,7 +56,7 @@ def _approval_refusal(request: UndoRequest) -> Refusal | None:
         return Refusal(
             Reason.NO_APPROVAL,
             "No approval yet: the Incident Commander must set status.approval "
-            "(approvedBy and revision) before the suspect rollout is undone.",
+            "(approvedBy, kind, name and revision) before the suspect rollout is undone.",
         )
     result = text(mapping(request.mitigation).get("result"))
     if result in UNDO_STARTED:
@@ -81,6 +84,14 @@ def _approval_refusal(request: UndoRequest) -> Refusal | None:
             f"The approval is for revision {approved} but no suspect rollout has been "
             "identified, so there is nothing approved to undo.",
         )
+    kind, name = text(suspect.get("kind")), text(suspect.get("name"))
+    if (text(approval.get("kind")), text(approval.get("name"))) != (kind, name):
+        return Refusal(
+            Reason.APPROVAL_TARGET_MISMATCH,
+            f"The approval names {text(approval.get('kind')) or '?'}/"
+            f"{text(approval.get('name')) or '?'} but the suspect is {kind}/{name}; approve "
+            "the suspect by its kind, name and revision to undo it.",
+        )
     if approved != suspected:
         return Refusal(
             Reason.APPROVAL_REVISION_MISMATCH,
@@ -90,13 +101,27 @@ def _approval_refusal(request: UndoRequest) -> Refusal | None:
     return None
 
 
+def _scope_refusal(request: UndoRequest) -> Refusal | None:
+    """Defence in depth behind the admission policy: the suspect is only ever a workload in
+    the incident's scope, whatever its status says."""
+    labels = mapping(mapping(mapping(request.deployment).get("metadata")).get("labels"))
+    if request.deployment is None or matches(labels, request.scope_selector):
+        return None
+    name = text(mapping(request.suspect).get("name"))
+    return Refusal(
+        Reason.SUSPECT_OUT_OF_SCOPE,
+        f"Deployment {name} is not in the incident's scope (spec.scope.selector), so it is "
+        "not undone.",
+    )
+
+
 def _target_refusal(
     deployment: Mapping[str, Any] | None,
     replicasets: Sequence[Mapping[str, Any]],
     suspect: Mapping[str, Any],
     revision: int,
 ) -> Refusal | None:
-    name = text(suspect.get("deployment"))
+    name = text(suspect.get("name"))
     if deployment is None or text(mapping(deployment.get("metadata")).get("name")) != name:
         return Refusal(
             Reason.TARGET_CHANGED,
@@ -139,11 +164,13 @@ def check_undo(request: UndoRequest) -> UndoPlan | Refusal:
     suspect = mapping(request.suspect)
     # _approval_refusal has established a positive suspect revision equal to the approval's.
     revision = _revision(suspect.get("revision")) or 0
-    refusal = _target_refusal(request.deployment, request.replicasets, suspect, revision)
+    refusal = _scope_refusal(request) or _target_refusal(
+        request.deployment, request.replicasets, suspect, revision
+    )
     if refusal is not None:
         return refusal
     deployment = mapping(request.deployment)
-    name = text(suspect.get("deployment"))
+    name = text(suspect.get("name"))
     if mapping(deployment.get("spec")).get("paused") is True:
         return Refusal(
             Reason.DEPLOYMENT_PAUSED,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tourniquet.api.models import WorkloadKind
 from tourniquet.api.vocabulary import (
     UNDO_STARTED,
     ConditionType,
@@ -240,8 +241,11 @@ def mitigation_started(d: Draft) -> bool:
     return (d.mitigation or {}).get("result") in UNDO_STARTED
 
 
-def _key(approval: Mapping[str, Any] | None) -> tuple[Any, Any] | None:
-    return (approval.get("approvedBy"), approval.get("revision")) if approval else None
+APPROVAL_KEYS = ("approvedBy", "kind", "name", "revision")
+
+
+def _key(approval: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
+    return tuple(approval.get(key) for key in APPROVAL_KEYS) if approval else None
 
 
 def approval_answered(d: Draft) -> bool:
@@ -255,10 +259,8 @@ def approval_answered(d: Draft) -> bool:
 
 def answer(d: Draft) -> None:
     if d.approval is not None:
-        d.status["answeredApproval"] = {
-            "approvedBy": d.approval.get("approvedBy"),
-            "revision": d.approval.get("revision"),
-        }
+        answered = {key: d.approval.get(key) for key in APPROVAL_KEYS}
+        d.status["answeredApproval"] = {k: v for k, v in answered.items() if v is not None}
 
 
 def awaiting_undo(d: Draft) -> bool:
@@ -275,7 +277,7 @@ def refuse_second_undo(d: Draft) -> None:
     """An incident performs one undo. The record of that undo stays as it is."""
     approval, mitigation = d.approval or {}, d.mitigation or {}
     message = (
-        f"this incident already performed its undo of deployment/{mitigation.get('deployment')} "
+        f"this incident already performed its undo of deployment/{mitigation.get('name')} "
         f"(revision {mitigation.get('fromRevision')} -> {mitigation.get('toRevision')}, "
         f"{mitigation.get('result')}); the approval by {approval.get('approvedBy')} for "
         f"revision {approval.get('revision')} was not acted on. Declare a new Incident for a "
@@ -299,18 +301,20 @@ def suspect_may_change(d: Draft) -> bool:
     return not d.spec.get("resolved") and not mitigation_started(d) and not awaiting_undo(d)
 
 
-def approve_command(d: Draft, revision: int) -> str:
-    payload = json.dumps(
-        {
-            "status": {
-                "approval": {"approvedBy": d.commander or "<commander>", "revision": revision}
-            }
-        },
-        separators=(",", ":"),
+def approval_patch(approved_by: str, kind: str, name: str, revision: int) -> dict[str, Any]:
+    """The status patch that approves undoing `kind/name` at `revision`: what the IC
+    writes (the kubectl plugin writes exactly this)."""
+    approval = {"approvedBy": approved_by, "kind": kind, "name": name, "revision": revision}
+    return {"status": {"approval": approval}}
+
+
+def approve_command(d: Draft, found: Suspect) -> str:
+    patch = approval_patch(
+        d.commander or "<commander>", WorkloadKind.DEPLOYMENT, found.deployment, found.revision
     )
     return (
         f"kubectl patch incident {d.name} -n {d.namespace} --subresource=status "
-        f"--type=merge -p '{payload}'"
+        f"--type=merge -p '{json.dumps(patch, separators=(',', ':'))}'"
     )
 
 
@@ -326,15 +330,16 @@ def identify_suspect(d: Draft, found: Suspect | None) -> None:
             d.record(Reason.NO_RECENT_ROLLOUT, message, event=Reason.NO_RECENT_ROLLOUT)
         return
     new = found.to_status()
-    if current and (current.get("deployment"), current.get("revision")) == (
-        new["deployment"],
+    if current and (current.get("kind"), current.get("name"), current.get("revision")) == (
+        new["kind"],
+        new["name"],
         new["revision"],
     ):
         return
     replaced = current is not None
     d.status["suspect"] = new
     what = (
-        f"deployment/{new['deployment']} revision {new['revision']} "
+        f"deployment/{new['name']} revision {new['revision']} "
         f"rolled out at {new['rolledOutAt']} ({new['change']})"
     )
     kind = Reason.SUSPECT_REPLACED if replaced else Reason.SUSPECT_IDENTIFIED
@@ -357,11 +362,12 @@ def offer_undo(d: Draft, found: Suspect) -> None:
     message = (
         f"rollout undo of deployment/{found.deployment} from revision {found.revision} to "
         f"{found.previous_revision} awaits the Incident Commander's approval: "
-        f"{approve_command(d, found.revision)}"
+        f"{approve_command(d, found)}"
     )
     d.status["mitigation"] = {
         "action": MitigationAction.ROLLOUT_UNDO,
-        "deployment": found.deployment,
+        "kind": WorkloadKind.DEPLOYMENT,
+        "name": found.deployment,
         "fromRevision": found.revision,
         "toRevision": found.previous_revision,
         "result": MitigationResult.PENDING,
@@ -383,7 +389,8 @@ def refuse(d: Draft, refusal: Refusal) -> None:
     previous = d.mitigation or {}
     d.status["mitigation"] = {
         "action": MitigationAction.ROLLOUT_UNDO,
-        "deployment": suspect.get("deployment") or previous.get("deployment"),
+        "kind": suspect.get("kind") or previous.get("kind"),
+        "name": suspect.get("name") or previous.get("name"),
         "fromRevision": suspect.get("revision") or previous.get("fromRevision"),
         "toRevision": suspect.get("previousRevision") or previous.get("toRevision"),
         "result": MitigationResult.REFUSED,
@@ -440,7 +447,8 @@ def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str)
     )
     d.status["mitigation"] = {
         "action": MitigationAction.ROLLOUT_UNDO,
-        "deployment": deployment,
+        "kind": WorkloadKind.DEPLOYMENT,
+        "name": deployment,
         "fromRevision": plan.from_revision,
         "toRevision": plan.to_revision,
         "replicaSet": plan.replica_set,
@@ -461,7 +469,7 @@ def undo_patched(d: Draft, *, recovered: bool = False) -> None:
     if mitigation.get("patchedAt"):
         return
     mitigation["patchedAt"] = format_time(d.now)
-    deployment = str(mitigation.get("deployment"))
+    deployment = str(mitigation.get("name"))
     note = " (found applied after an operator restart)" if recovered else ""
     d.record(
         Reason.ROLLOUT_UNDONE,
@@ -483,7 +491,7 @@ def drill_rehearsed(d: Draft) -> None:
     server, stored nowhere. That completes the rehearsal."""
     mitigation = d.mitigation or {}
     mitigation["patchedAt"] = format_time(d.now)
-    deployment = mitigation.get("deployment")
+    deployment = mitigation.get("name")
     message = (
         f"drill: the undo of deployment/{deployment} (revision {mitigation.get('fromRevision')} "
         f"-> {mitigation.get('toRevision')}) passed the API server as a dry run; nothing changed"
@@ -515,7 +523,7 @@ def patch_rejected(d: Draft) -> None:
     """The undo patch's precondition failed: somebody changed the Deployment first."""
     mitigation = d.mitigation or {}
     message = (
-        f"deployment/{mitigation.get('deployment')} changed while the undo was being made; "
+        f"deployment/{mitigation.get('name')} changed while the undo was being made; "
         "it was not overwritten"
     )
     mitigation.update(

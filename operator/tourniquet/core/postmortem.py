@@ -616,7 +616,7 @@ def _what_changed(incident: Mapping[str, Any]) -> list[str]:
     suspect = _mapping(status.get("suspect"))
     mitigation = _mapping(status.get("mitigation"))
     lines = ["## What changed", "", "### The suspect rollout", ""]
-    deployment = _text(suspect.get("deployment"))
+    deployment = _text(suspect.get("name"))
     if deployment is None:
         lines.append("No Deployment rollout in the incident's scope was identified as a suspect.")
     else:
@@ -643,7 +643,7 @@ def _what_changed(incident: Mapping[str, Any]) -> list[str]:
     if not mitigation or result is None:
         lines.append("Tourniquet performed no mitigation.")
         return lines
-    target = _text(mitigation.get("deployment")) or deployment
+    target = _text(mitigation.get("name")) or deployment
     from_revision = _text(mitigation.get("fromRevision"))
     to_revision = _text(mitigation.get("toRevision"))
     action = _text(mitigation.get("action")) or MitigationAction.ROLLOUT_UNDO

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tourniquet.api.models import WorkloadKind
 from tourniquet.core.clock import format_time
 from tourniquet.core.projections import DeploymentView, ReplicaSetView
 from tourniquet.core.selectors import matches
@@ -23,7 +24,8 @@ class Suspect:
 
     def to_status(self) -> dict[str, Any]:
         status: dict[str, Any] = {
-            "deployment": self.deployment,
+            "kind": WorkloadKind.DEPLOYMENT,
+            "name": self.deployment,
             "replicaSet": self.replica_set,
             "revision": self.revision,
         }

@@ -12,6 +12,7 @@ import kopf
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.guards import Refusal, UndoRequest, check_undo
+from tourniquet.core.projections import mapping
 from tourniquet.core.rollback import UndoPlan
 from tourniquet.core.selectors import selector_string
 from tourniquet.shell import faults, send_undo
@@ -26,7 +27,7 @@ def paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) -> 
     mitigation = d.mitigation or {}
     if not (flow.approval_answered(d) and mitigation.get("reason") == Reason.DEPLOYMENT_PAUSED):
         return False
-    views = [v for v in deployments.get(d.namespace, []) if v.name == mitigation.get("deployment")]
+    views = [v for v in deployments.get(d.namespace, []) if v.name == mitigation.get("name")]
     return bool(views) and not views[0].paused
 
 
@@ -40,7 +41,7 @@ async def undo(d: flow.Draft, rt: Runtime, deployments: kopf.Index[str, Any]) ->
     flow.claim_undo(
         d,
         outcome,
-        str((d.suspect or {}).get("deployment")),
+        str((d.suspect or {}).get("name")),
         str(deployment["metadata"]["resourceVersion"]),
     )
     flow.finish(d)
@@ -57,7 +58,7 @@ async def read_and_check(
 ) -> tuple[UndoPlan | Refusal, dict[str, Any] | None]:
     """The guards, on fresh reads of the suspect Deployment and its ReplicaSets."""
     kube, settings = rt.kube, rt.settings
-    name = (d.suspect or {}).get("deployment")
+    name = (d.suspect or {}).get("name")
     deployment = await kube.get_deployment(d.namespace, name) if name else None
     replicasets = (
         await kube.list_replicasets(d.namespace, selector_string(deployment)) if deployment else []
@@ -75,6 +76,7 @@ async def read_and_check(
             deployment=deployment,
             replicasets=replicasets,
             approval_policy=settings.approval_policy,
+            scope_selector=mapping(d.spec.get("scope")).get("selector"),
         )
     )
     return outcome, deployment

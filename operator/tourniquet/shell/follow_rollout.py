@@ -34,7 +34,7 @@ async def follow(
     and free."""
     kube = rt.kube
     mitigation = d.mitigation or {}
-    name = str(mitigation.get("deployment"))
+    name = str(mitigation.get("name"))
     if watched is not None and (watched.get("metadata") or {}).get("name") == name:
         deployment: dict[str, Any] | None = dict(watched)
     else:
@@ -69,7 +69,7 @@ async def follow(
             "%s/%s: the claimed undo of deployment/%s had landed before a restart",
             d.namespace,
             d.name,
-            mitigation.get("deployment"),
+            mitigation.get("name"),
         )
         flow.undo_patched(d, recovered=True)
     if deployment is None:

@@ -64,8 +64,8 @@ def _follow_deployment(rt: Runtime, d: flow.Draft, body: Mapping[str, Any]) -> N
     """Remember which Deployment an in-flight undo waits on, with the latest Incident."""
     for key in [k for k, v in rt.followed.items() if v["metadata"]["uid"] == d.uid]:
         del rt.followed[key]
-    if flow.undo_in_flight(d.status) and (d.mitigation or {}).get("deployment"):
-        rt.followed[(d.namespace, str((d.mitigation or {})["deployment"]))] = body
+    if flow.undo_in_flight(d.status) and (d.mitigation or {}).get("name"):
+        rt.followed[(d.namespace, str((d.mitigation or {})["name"]))] = body
 
 
 async def _playbook(

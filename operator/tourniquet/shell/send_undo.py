@@ -29,7 +29,7 @@ async def send_undo(
     deployments: kopf.Index[str, Any],
 ) -> None:
     d = flow.Draft(claimed, datetime.now(UTC), rt.settings.timeline_limit)
-    name = str((d.mitigation or {}).get("deployment"))
+    name = str((d.mitigation or {}).get("name"))
     await faults.hold_point("before-undo-patch")
     log.info(
         "%s/%s: undoing deployment/%s revision %s -> %s",

@@ -28,7 +28,7 @@ from tourniquet.api.models import (
     CustomResource,
     IncidentSpec,
 )
-from tourniquet.api.names import APPROVAL_POLICY_NAME, DEFAULT_APPROVERS_GROUP
+from tourniquet.api.policies import approval_policy, confinement_policy
 
 REPO = Path(__file__).resolve().parents[3]
 RENDERED = manifests.render()
@@ -243,7 +243,7 @@ def test_printer_columns() -> None:
     assert columns(INCIDENT) == [
         ("Severity", "string", ".spec.severity", 0),
         ("Phase", "string", ".status.phase", 0),
-        ("Suspect", "string", ".status.suspect.deployment", 0),
+        ("Suspect", "string", ".status.suspect.name", 0),
         ("Revision", "integer", ".status.suspect.revision", 1),
         ("Commander", "string", ".spec.roles.commander", 0),
         ("Mitigation", "string", ".status.mitigation.result", 0),
@@ -256,68 +256,6 @@ def test_printer_columns() -> None:
         ("Last-Used", "date", ".status.lastUsedAt", 1),
         ("Age", "date", ".metadata.creationTimestamp", 0),
     ]
-
-
-# --- the approval policy --------------------------------------------------------------------
-
-
-def test_approval_policy_matches_only_status_updates_of_incidents() -> None:
-    policy, binding = manifests.approval_policy()
-    assert policy["kind"] == "ValidatingAdmissionPolicy"
-    assert policy["apiVersion"] == "admissionregistration.k8s.io/v1"
-    assert policy["metadata"]["name"] == APPROVAL_POLICY_NAME == "tourniquet-incident-approval"
-    assert policy["spec"]["failurePolicy"] == "Fail"
-    assert policy["spec"]["matchConstraints"] == {
-        "resourceRules": [
-            {
-                "apiGroups": ["tourniquet.dev"],
-                "apiVersions": ["v1alpha1"],
-                "operations": ["UPDATE"],
-                "resources": ["incidents", "incidents/status"],
-            }
-        ]
-    }
-    assert binding["kind"] == "ValidatingAdmissionPolicyBinding"
-    assert binding["metadata"]["name"] == APPROVAL_POLICY_NAME
-    assert binding["spec"] == {"policyName": APPROVAL_POLICY_NAME, "validationActions": ["Deny"]}
-
-
-def test_approval_policy_checks_only_changed_approvals() -> None:
-    policy, _ = manifests.approval_policy()
-    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
-    assert variables["approversGroup"] == f'"{DEFAULT_APPROVERS_GROUP}"'
-    assert "!=" in variables["changed"]
-    validations = policy["spec"]["validations"]
-    assert len(validations) == 7
-    for validation in validations:
-        # every check is vacuous unless the human's part changed (approval, all-clear,
-        # acknowledgement, new updates or ticks): the operator's own writes pass
-        assert validation["expression"].startswith(
-            (
-                "!variables.approving",
-                "!variables.changed",
-                "!variables.resolving",
-                "!variables.acknowledging",
-                "variables.addedUpdates.all(",
-                "variables.tickers.all(",
-            )
-        )
-        assert "variables.user" in validation["messageExpression"]
-        assert validation["message"].split(" rejected: ")[0] in (
-            "approval",
-            "resolve",
-            "acknowledgement",
-            "comms update",
-            "checklist tick",
-        )
-        assert validation["reason"] == "Forbidden"
-    assert "'InProgress', 'Succeeded', 'Failed'" in validations[2]["expression"]
-
-
-def test_approvers_group_is_a_parameter_and_safely_quoted() -> None:
-    policy, _ = manifests.approval_policy(approvers_group='sre"s')
-    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
-    assert variables["approversGroup"] == '"sre\\"s"'
 
 
 # --- files and drift -------------------------------------------------------------------------
@@ -334,6 +272,7 @@ def test_every_expected_file_is_generated() -> None:
             *crds,
             "config/crd/kustomization.yaml",
             "config/policy/approval-policy.yaml",
+            "config/policy/confinement-policy.yaml",
             "config/policy/kustomization.yaml",
         ]
     )
@@ -350,7 +289,9 @@ def test_generated_yaml_parses_back_to_the_objects() -> None:
         text = RENDERED[f"crds/{manifests.crd_filename(resource)}"]
         assert yaml.safe_load(text) == crd(resource)
     policy = list(yaml.safe_load_all(RENDERED["config/policy/approval-policy.yaml"]))
-    assert policy == manifests.approval_policy()
+    assert policy == approval_policy()
+    confinement = list(yaml.safe_load_all(RENDERED["config/policy/confinement-policy.yaml"]))
+    assert confinement == confinement_policy()
     kustomization = yaml.safe_load(RENDERED["config/crd/kustomization.yaml"])
     assert kustomization["resources"] == [
         "bases/tourniquet.dev_incidents.yaml",

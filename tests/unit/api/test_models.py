@@ -195,7 +195,8 @@ def test_full_status_round_trips() -> None:
         "mitigatedAt": "2026-11-27T10:05:00Z",
         "timeToMitigateSeconds": 300.0,
         "suspect": {
-            "deployment": "api",
+            "kind": "Deployment",
+            "name": "api",
             "replicaSet": "api-7d9f",
             "revision": 7,
             "previousRevision": 6,
@@ -205,7 +206,8 @@ def test_full_status_round_trips() -> None:
         "approval": {"approvedBy": "alice", "revision": 7},
         "mitigation": {
             "action": "RolloutUndo",
-            "deployment": "api",
+            "kind": "Deployment",
+            "name": "api",
             "fromRevision": 7,
             "toRevision": 6,
             "result": "Succeeded",

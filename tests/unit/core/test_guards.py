@@ -20,7 +20,12 @@ def scenario(**history_args: Any) -> UndoRequest:
     suspect = find_suspect([deployment_view(api)], [replicaset_view(rs) for rs in rss], None)
     assert suspect is not None
     return UndoRequest(
-        approval={"approvedBy": "alice", "revision": suspect.revision},
+        approval={
+            "approvedBy": "alice",
+            "kind": "Deployment",
+            "name": "api",
+            "revision": suspect.revision,
+        },
         suspect=suspect.to_status(),
         mitigation=None,
         approval_verified=True,
@@ -70,7 +75,7 @@ def test_no_approval_comes_before_everything_else() -> None:
 
 @pytest.mark.parametrize("result", ["InProgress", "Succeeded", "Failed"])
 def test_an_incident_never_undoes_twice(result: str) -> None:
-    mitigation = {"action": "RolloutUndo", "deployment": "api", "result": result}
+    mitigation = {"action": "RolloutUndo", "kind": "Deployment", "name": "api", "result": result}
     # Even with the approval unverified: the undo already happened, say so first.
     request = replace(scenario(), mitigation=mitigation, approval_verified=False)
     assert result in refused(request, "AlreadyMitigated").message
@@ -91,7 +96,10 @@ def test_an_unverified_approval_is_refused_unless_trusted() -> None:
 
 
 def test_an_approval_for_another_revision_is_refused_with_both_numbers() -> None:
-    request = replace(scenario(), approval={"approvedBy": "alice", "revision": 2})
+    request = replace(
+        scenario(),
+        approval={"approvedBy": "alice", "kind": "Deployment", "name": "api", "revision": 2},
+    )
     message = refused(request, "ApprovalRevisionMismatch").message
     assert "revision 2" in message and "revision 3" in message
 
@@ -99,18 +107,25 @@ def test_an_approval_for_another_revision_is_refused_with_both_numbers() -> None
 @pytest.mark.parametrize(
     ("approval_revision", "suspect"),
     [
-        ("3", {"deployment": "api", "revision": 3}),
-        (True, {"deployment": "api", "revision": 1}),
+        ("3", {"kind": "Deployment", "name": "api", "revision": 3}),
+        (True, {"kind": "Deployment", "name": "api", "revision": 1}),
         (3, None),
-        (3, {"deployment": "api"}),
-        (0, {"deployment": "api", "revision": 0}),
+        (3, {"kind": "Deployment", "name": "api"}),
+        (0, {"kind": "Deployment", "name": "api", "revision": 0}),
     ],
 )
 def test_mismatched_or_missing_suspect_revisions(
     approval_revision: object, suspect: dict[str, Any] | None
 ) -> None:
     request = replace(
-        scenario(), approval={"approvedBy": "alice", "revision": approval_revision}, suspect=suspect
+        scenario(),
+        approval={
+            "approvedBy": "alice",
+            "kind": "Deployment",
+            "name": "api",
+            "revision": approval_revision,
+        },
+        suspect=suspect,
     )
     refused(request, "ApprovalRevisionMismatch")
 
@@ -154,8 +169,33 @@ def test_a_replaced_suspect_replicaset_is_a_changed_target() -> None:
 
 def test_a_different_deployment_than_the_suspect_is_a_changed_target() -> None:
     request = scenario()
-    suspect = {**dict(request.suspect or {}), "deployment": "web"}
-    refused(replace(request, suspect=suspect), "TargetChanged")
+    suspect = {**dict(request.suspect or {}), "kind": "Deployment", "name": "web"}
+    approval = {**dict(request.approval or {}), "name": "web"}
+    refused(replace(request, suspect=suspect, approval=approval), "TargetChanged")
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        {"name": "web"},  # the right revision of the wrong Deployment
+        {"kind": "StatefulSet"},
+        {"kind": None, "name": None},  # the old shape, revision only
+    ],
+)
+def test_an_approval_must_name_the_suspects_kind_and_name(named: dict[str, Any]) -> None:
+    request = scenario()
+    approval = {k: v for k, v in {**dict(request.approval or {}), **named}.items() if v}
+    message = refused(replace(request, approval=approval), "ApprovalTargetMismatch").message
+    assert "the suspect is Deployment/api" in message
+
+
+def test_a_suspect_outside_the_incidents_scope_is_never_undone() -> None:
+    # A forged status.suspect cannot aim the undo outside spec.scope: the labels of the
+    # Deployment read fresh decide, not the status.
+    request = replace(scenario(), scope_selector={"matchLabels": {"app": "checkout"}})
+    refused(request, "SuspectOutOfScope")
+    inside = replace(scenario(), scope_selector={"matchLabels": {"app": "api"}})
+    assert isinstance(check_undo(inside), UndoPlan)
 
 
 def test_a_paused_deployment_is_refused() -> None:
@@ -192,11 +232,17 @@ def test_check_undo_does_not_mutate_its_inputs() -> None:
 
 def test_an_unverified_approval_is_reported_before_a_revision_mismatch() -> None:
     request = replace(
-        scenario(), approval={"approvedBy": "alice", "revision": 2}, approval_verified=False
+        scenario(),
+        approval={"approvedBy": "alice", "kind": "Deployment", "name": "api", "revision": 2},
+        approval_verified=False,
     )
     refused(request, "ApprovalUnverified")
 
 
 def test_a_revision_mismatch_is_reported_before_a_changed_target() -> None:
-    request = replace(scenario(), approval={"approvedBy": "alice", "revision": 2}, deployment=None)
+    request = replace(
+        scenario(),
+        approval={"approvedBy": "alice", "kind": "Deployment", "name": "api", "revision": 2},
+        deployment=None,
+    )
     refused(request, "ApprovalRevisionMismatch")

@@ -31,10 +31,16 @@ IMPACT = T0 + timedelta(minutes=30)  # spec.startedAt: 09:30
 CREATED = T0 + timedelta(hours=1)  # the Incident object: 10:00
 NOW = T0 + timedelta(hours=2)  # 11:00
 MINUTE = timedelta(minutes=1)
-APPROVAL: dict[str, Any] = {"approvedBy": "alice", "revision": 2}
+APPROVAL: dict[str, Any] = {
+    "approvedBy": "alice",
+    "kind": "Deployment",
+    "name": "api",
+    "revision": 2,
+}
 APPROVE_COMMAND = (
     f"kubectl patch incident {NAME} -n {NAMESPACE} --subresource=status --type=merge "
-    """-p '{"status":{"approval":{"approvedBy":"alice","revision":2}}}'"""
+    """-p '{"status":{"approval":{"approvedBy":"alice","kind":"Deployment","name":"api","""
+    """"revision":2}}}'"""
 )
 UNVERIFIED = Refusal("ApprovalUnverified", "The approval by alice cannot be trusted.")
 
@@ -320,11 +326,21 @@ def test_merge_patch_of_equal_objects_is_empty() -> None:
 def test_merge_patch_diffs_nested_objects() -> None:
     old = {
         "phase": "Declared",
-        "mitigation": {"result": "Pending", "deployment": "api", "reason": "NoApproval"},
+        "mitigation": {
+            "result": "Pending",
+            "kind": "Deployment",
+            "name": "api",
+            "reason": "NoApproval",
+        },
     }
     new = {
         "phase": "Mitigating",
-        "mitigation": {"result": "InProgress", "deployment": "api", "reason": "UndoStarted"},
+        "mitigation": {
+            "result": "InProgress",
+            "kind": "Deployment",
+            "name": "api",
+            "reason": "UndoStarted",
+        },
     }
     assert merge_patch(old, new) == {
         "phase": "Mitigating",
@@ -333,8 +349,11 @@ def test_merge_patch_diffs_nested_objects() -> None:
 
 
 def test_merge_patch_nulls_removed_keys_at_every_depth() -> None:
-    old = {"suspect": {"deployment": "api", "previousRevision": 1}, "mitigation": {"x": 1}}
-    new = {"suspect": {"deployment": "api"}}
+    old = {
+        "suspect": {"kind": "Deployment", "name": "api", "previousRevision": 1},
+        "mitigation": {"x": 1},
+    }
+    new = {"suspect": {"kind": "Deployment", "name": "api"}}
     assert merge_patch(old, new) == {"suspect": {"previousRevision": None}, "mitigation": None}
 
 
@@ -427,7 +446,8 @@ def test_identify_suspect_names_the_rollout_and_offers_its_undo() -> None:
     assert mitigation is not None
     assert {k: v for k, v in mitigation.items() if k != "message"} == {
         "action": "RolloutUndo",
-        "deployment": "api",
+        "kind": "Deployment",
+        "name": "api",
         "fromRevision": 2,
         "toRevision": 1,
         "result": "Pending",
@@ -446,7 +466,10 @@ def test_identify_suspect_names_the_rollout_and_offers_its_undo() -> None:
 
 def test_the_approve_command_names_a_placeholder_without_commander() -> None:
     d, _, _ = offered(commander=None)
-    assert '"approvedBy":"<commander>","revision":2' in (d.mitigation or {})["message"]
+    assert (
+        '"approvedBy":"<commander>","kind":"Deployment","name":"api","revision":2'
+        in ((d.mitigation or {})["message"])
+    )
 
 
 def test_a_first_rollout_offers_no_undo() -> None:
@@ -594,7 +617,8 @@ def test_a_refusal_answers_the_approval_and_says_why() -> None:
     assert d.status["answeredApproval"] == APPROVAL
     assert d.mitigation == {
         "action": "RolloutUndo",
-        "deployment": "api",
+        "kind": "Deployment",
+        "name": "api",
         "fromRevision": 2,
         "toRevision": 1,
         "result": "Refused",
@@ -635,7 +659,7 @@ def test_a_refusal_without_suspect_keeps_the_offer_and_drops_unknowns() -> None:
         "finishedAt": stamp(NOW + MINUTE),
         "approvalRevision": 2,
     }
-    assert d.status["answeredApproval"] == {"approvedBy": None, "revision": 2}
+    assert d.status["answeredApproval"] == {"revision": 2}
 
 
 def test_a_refused_approval_is_not_refused_again() -> None:
@@ -651,7 +675,10 @@ def test_a_refused_approval_is_not_refused_again() -> None:
 
 @pytest.mark.parametrize(
     "other",
-    [{"approvedBy": "alice", "revision": 3}, {"approvedBy": "bob", "revision": 2}],
+    [
+        {"approvedBy": "alice", "kind": "Deployment", "name": "api", "revision": 3},
+        {"approvedBy": "bob", "revision": 2},
+    ],
     ids=["other-revision", "other-approver"],
 )
 def test_a_different_approval_awaits_again(other: dict[str, Any]) -> None:
@@ -682,7 +709,11 @@ def test_every_refused_approval_gets_its_warning_event() -> None:
     api, rss = api_history(("registry/api:1.4.2", "registry/api:1.4.3", "registry/api:1.4.4"))
     d = reread(d, NOW + 2 * MINUTE)
     flow.identify_suspect(d, suspect_in(api, rss))
-    d = reread(d, NOW + 3 * MINUTE, approve({"approvedBy": "alice", "revision": 3}))
+    d = reread(
+        d,
+        NOW + 3 * MINUTE,
+        approve({"approvedBy": "alice", "kind": "Deployment", "name": "api", "revision": 3}),
+    )
     assert flow.awaiting_undo(d)
     flow.refuse(d, UNVERIFIED)
     assert d.observations == [Observation("rollback", result="refused", reason=UNVERIFIED.reason)]
@@ -765,7 +796,8 @@ def test_claim_writes_the_undo_down_before_making_it() -> None:
     )
     assert d.mitigation == {
         "action": "RolloutUndo",
-        "deployment": "api",
+        "kind": "Deployment",
+        "name": "api",
         "fromRevision": 2,
         "toRevision": 1,
         "replicaSet": target,

@@ -178,7 +178,8 @@ def sev1_complete() -> dict[str, Any]:
             "timeToMitigateSeconds": 1512.0,
             "timeToResolveSeconds": 3903.0,
             "suspect": {
-                "deployment": "api",
+                "kind": "Deployment",
+                "name": "api",
                 "replicaSet": "api-7d9f8c6b5",
                 "revision": 7,
                 "previousRevision": 6,
@@ -188,7 +189,8 @@ def sev1_complete() -> dict[str, Any]:
             "approval": {"approvedBy": "alice", "revision": 7},
             "mitigation": {
                 "action": "RolloutUndo",
-                "deployment": "api",
+                "kind": "Deployment",
+                "name": "api",
                 "fromRevision": 7,
                 "toRevision": 6,
                 "result": "Succeeded",
@@ -342,7 +344,8 @@ def sev2_unwritten() -> dict[str, Any]:
             "resolvedAt": "2026-11-28T16:47:19Z",
             "timeToResolveSeconds": 9319.0,
             "suspect": {
-                "deployment": "checkout",
+                "kind": "Deployment",
+                "name": "checkout",
                 "replicaSet": "checkout-5c7b9d4f8x",
                 "revision": 12,
                 "previousRevision": 11,
@@ -352,7 +355,8 @@ def sev2_unwritten() -> dict[str, Any]:
             },
             "mitigation": {
                 "action": "RolloutUndo",
-                "deployment": "checkout",
+                "kind": "Deployment",
+                "name": "checkout",
                 "fromRevision": 12,
                 "toRevision": 11,
                 "result": "Pending",
@@ -561,7 +565,8 @@ def drill_overdue() -> tuple[dict[str, Any], list[dict[str, Any]]]:
             "timeToMitigateSeconds": 660.0,
             "timeToResolveSeconds": 1890.0,
             "suspect": {
-                "deployment": "api",
+                "kind": "Deployment",
+                "name": "api",
                 "replicaSet": "api-84b6cf9d7",
                 "revision": 31,
                 "previousRevision": 30,
@@ -570,7 +575,8 @@ def drill_overdue() -> tuple[dict[str, Any], list[dict[str, Any]]]:
             },
             "mitigation": {
                 "action": "RolloutUndo",
-                "deployment": "api",
+                "kind": "Deployment",
+                "name": "api",
                 "fromRevision": 31,
                 "toRevision": 30,
                 "result": "Succeeded",

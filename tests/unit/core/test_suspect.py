@@ -167,7 +167,8 @@ def test_a_template_change_without_image_change_is_named_by_revision() -> None:
 def test_to_status_uses_the_api_field_names() -> None:
     suspect = Suspect("api", "api-7d9f", 7, 6, datetime(2026, 11, 27, 10, 0, 0, 5, tzinfo=UTC), "c")
     assert suspect.to_status() == {
-        "deployment": "api",
+        "kind": "Deployment",
+        "name": "api",
         "replicaSet": "api-7d9f",
         "revision": 7,
         "previousRevision": 6,
