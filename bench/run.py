@@ -1,7 +1,7 @@
 """`make bench`: suspect search over large indexes (pure), then incident latency on the
 local control plane, with a readable summary and the goals each one states.
 
-    .venv/bin/python bench/run.py [--runs N] [--repeat N] [--skip-cluster] [--skip-suspect]
+    .venv/bin/python -m bench.run [--runs N] [--repeat N] [--skip-cluster] [--skip-suspect]
 
 The combined JSON summary goes to bench/results/latest.json (not committed). Exits 1
 when a goal is missed, 2 when a benchmark could not run.
@@ -16,14 +16,9 @@ import time
 import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-# Plain scripts, not a package: run as `python bench/run.py`, this directory is on sys.path.
-import incident_latency
-import suspect_search
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from bench import incident_latency, report, suspect_search
 
 
 def headline(summary: dict[str, Any]) -> list[str]:
@@ -62,7 +57,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20, help="incidents to measure [20]")
+    incident_latency.add_arguments(parser, "the combined JSON summary")
     parser.add_argument(
         "--repeat", type=int, default=30, help="timed find_suspect calls per case [30]"
     )
@@ -71,15 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--skip-suspect", action="store_true", help="only the incident-latency benchmark"
-    )
-    parser.add_argument(
-        "--json-out",
-        type=Path,
-        default=RESULTS / "latest.json",
-        help="combined JSON summary [bench/results/latest.json]",
-    )
-    parser.add_argument(
-        "--operator-verbose", action="store_true", help="run the operator with -v (debugging)"
     )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.repeat < 1:
@@ -106,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             errors.append(f"incident latency: {type(exc).__name__}: {exc}")
         else:
             summary["incident_latency"] = result
-            reports.append(incident_latency.format_report(result))
+            reports.append(report.format_report(result))
             print(reports[-1], flush=True)
 
     goals = [

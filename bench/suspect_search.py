@@ -15,7 +15,7 @@ Timings use time.perf_counter over repeated runs (one untimed warm-up run first)
 the nearest-rank percentile. Memory uses tracemalloc: the bytes still allocated after
 the bodies are gone, divided by the number of projections.
 
-    .venv/bin/python bench/suspect_search.py [--repeat N] [--json]
+    .venv/bin/python -m bench.suspect_search [--repeat N] [--json]   (from the repo)
 
 Exits 1 when a goal is missed.
 """
@@ -26,7 +26,6 @@ import argparse
 import gc
 import hashlib
 import json
-import math
 import random
 import statistics
 import sys
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench.report import goal, percentile
 from tourniquet.core.projections import (
     REVISION_ANNOTATION,
     DeploymentView,
@@ -65,13 +65,6 @@ SIDECAR = ("istio-proxy", "docker.io/istio/proxyv2:1.24.{}")
 
 def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100 * len(ordered)))
-    return ordered[rank - 1]
 
 
 # -- realistic bodies ------------------------------------------------------------------
@@ -348,10 +341,6 @@ def measure_memory(specs: Sequence[Spec]) -> dict[str, Any]:
     result["deployment_views"] = deployments
     result["replicaset_views"] = replicasets
     return result
-
-
-def goal(name: str, value: float, limit: float, unit: str) -> dict[str, Any]:
-    return {"goal": name, "value": value, "limit": limit, "unit": unit, "ok": value <= limit}
 
 
 def one_namespace(specs: Sequence[Spec], repeat: int) -> dict[str, Any]:

@@ -10,30 +10,31 @@ KUBECONFIG (the admin's) is used to mint the token with `kubectl create token`.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from devkit.kubectl import Cluster
 from tourniquet.api.names import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
 #: Long enough for a demo, a bench or a whole e2e session; the API server caps it anyway.
 TOKEN_DURATION = "24h"
 
 
-def _kubectl(kubectl: str, env: Mapping[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [kubectl, *args], capture_output=True, text=True, env=dict(env), timeout=60
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
-    return result.stdout
+def operator_cluster(
+    admin: Cluster,
+    out: Path,
+    namespace: str = OPERATOR_NAMESPACE,
+    service_account: str = OPERATOR_SERVICE_ACCOUNT,
+) -> Cluster:
+    """The cluster as `system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT`: a fresh bound
+    token (minted by `admin`) in a kubeconfig written to `out`."""
+    token = admin.kubectl(
+        "create", "token", service_account, "-n", namespace, f"--duration={TOKEN_DURATION}"
+    ).stdout.strip()
+    return admin.with_token(token, out)
 
 
 def operator_kubeconfig(
@@ -43,35 +44,9 @@ def operator_kubeconfig(
     namespace: str = OPERATOR_NAMESPACE,
     service_account: str = OPERATOR_SERVICE_ACCOUNT,
 ) -> Path:
-    """Write a kubeconfig for `system:serviceaccount:NAMESPACE:SERVICE_ACCOUNT` to `out`:
-    the admin kubeconfig's current cluster (server and CA), and a fresh bound token."""
-    token = _kubectl(
-        kubectl,
-        admin_env,
-        "create",
-        "token",
-        service_account,
-        "-n",
-        namespace,
-        f"--duration={TOKEN_DURATION}",
-    ).strip()
-    view: dict[str, Any] = json.loads(
-        _kubectl(kubectl, admin_env, "config", "view", "--raw", "--minify", "-o", "json")
-    )
-    cluster = view["clusters"][0]["cluster"]
-    user = f"{namespace}:{service_account}"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "cluster", "cluster": cluster}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "cluster", "user": user}}],
-        "current-context": "operator",
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(config))
-    out.chmod(0o600)
-    return out
+    """operator_cluster for the admin kubeconfig named by admin_env's KUBECONFIG."""
+    admin = Cluster(admin_env.get("KUBECONFIG") or str(Path.home() / ".kube/config"), kubectl)
+    return Path(operator_cluster(admin, out, namespace, service_account).kubeconfig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

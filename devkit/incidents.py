@@ -251,14 +251,21 @@ def strip_finalizers(cluster: Cluster, namespace: str) -> list[str]:
     return stuck
 
 
+def namespace_gone(cluster: Cluster, namespace: str) -> bool:
+    """Whether the namespace is gone; while it is not, releases the Incidents in it that
+    no operator will finalize any more."""
+    if not cluster.exists("namespace", namespace):
+        return True
+    strip_finalizers(cluster, namespace)
+    return False
+
+
 def wait_namespace_gone(cluster: Cluster, namespace: str, timeout: float = 120) -> None:
-    """Until the namespace is gone, releasing Incidents no operator will finalize."""
     wait_for(
-        lambda: not cluster.exists("namespace", namespace),
+        lambda: namespace_gone(cluster, namespace),
         timeout=timeout,
         interval=0.5,
         what=f"namespace {namespace} to be gone",
-        on_tick=lambda: strip_finalizers(cluster, namespace),
         describe=lambda: str(status(cluster.find("namespace", namespace) or {}).get("conditions")),
     )
 

@@ -87,6 +87,19 @@ class Cluster:
             raise KubectlError(args, result)
         return result
 
+    def popen(
+        self, *args: str, as_user: str | None = None, stderr: int = subprocess.STDOUT
+    ) -> subprocess.Popen[str]:
+        """kubectl running in the background, its output read line by line from stdout."""
+        return subprocess.Popen(
+            self.argv(*args, as_user=as_user),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+        )
+
     def apply(
         self, manifest: Mapping[str, Any] | str, namespace: str | None = None, **kw: Any
     ) -> subprocess.CompletedProcess[str]:
@@ -133,6 +146,7 @@ class Cluster:
             "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
             "current-context": "c",
         }
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(config))
         path.chmod(0o600)
         return replace(self, kubeconfig=str(path), context=None)

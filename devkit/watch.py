@@ -41,23 +41,15 @@ class Watch:
         self._proc: subprocess.Popen[str] | None = None
         self._thread = threading.Thread(target=self._run, name=f"watch-{kind}", daemon=True)
 
-    @property
-    def command(self) -> list[str]:
-        watch = ["-w", "--output-watch-events", "-o", "json"]
-        return self.cluster.argv("get", self.kind, "-n", self.namespace, *watch)
-
     def start(self) -> Watch:
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stopping:
-            self._proc = subprocess.Popen(
-                self.command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                env=self.cluster.env,
+            watch = ("-w", "--output-watch-events", "-o", "json")
+            self._proc = self.cluster.popen(
+                "get", self.kind, "-n", self.namespace, *watch, stderr=subprocess.DEVNULL
             )
             assert self._proc.stdout is not None
             decoder, buffer = json.JSONDecoder(), ""

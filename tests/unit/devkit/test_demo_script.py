@@ -1,49 +1,51 @@
-"""The pure parts of `make demo` (devkit.demo): commands, manifests, metrics arithmetic."""
+"""The pure parts of `make demo` (devkit.demo.script): commands, manifests, /metrics lines."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
+import pytest
 import yaml
-from devkit.demo import (
+from devkit import manifests
+from devkit.demo.script import (
     approve_command,
     deployment_manifest,
+    grep_pattern,
     incident_manifest,
     interesting_metric_lines,
-    mean_seconds,
-    metric_samples,
-    metric_total,
     rbac_manifests,
-    revision,
     shown,
-    to_yaml,
 )
+from devkit.manifests import to_yaml
+from test_harness_metrics import METRICS
 
 from tourniquet.core import lifecycle as incident_flow
-
-METRICS = """\
-# HELP tourniquet_incident_time_to_resolve_seconds From impact start to the all-clear.
-# TYPE tourniquet_incident_time_to_resolve_seconds histogram
-tourniquet_incident_time_to_resolve_seconds_bucket{le="60.0",severity="SEV1"} 1.0
-tourniquet_incident_time_to_resolve_seconds_count{severity="SEV1"} 2.0
-tourniquet_incident_time_to_resolve_seconds_sum{severity="SEV1"} 30.0
-tourniquet_incident_time_to_resolve_seconds_count{severity="SEV2"} 1.0
-tourniquet_incident_time_to_resolve_seconds_sum{severity="SEV2"} 60.0
-tourniquet_rollbacks_total{result="succeeded"} 1.0
-tourniquet_incidents_open{severity="SEV1"} 0.0
-tourniquet_api_requests_total{resource="deployments",verb="get"} 4.0
-"""
+from tourniquet.core.suspect import Suspect
 
 
-def test_the_approve_command_is_the_one_the_incident_offers() -> None:
-    offered = (
-        "kubectl patch incident api-errors -n tourniquet-demo --subresource=status "
-        """--type=merge -p '{"status":{"approval":{"approvedBy":"alice","revision":2}}}'"""
-    )
-    assert shown(approve_command(2)) == offered
-    # ... which is what the operator puts in status.mitigation.message for this incident.
+def test_the_approve_command_is_the_one_the_incident_offers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ... which is what the operator puts in status.mitigation.message for this incident,
+    # once the harness writes approvals that name their target (the operator does).
+    monkeypatch.setattr(manifests, "APPROVAL_NAMES_TARGET", True)
     draft = incident_flow.Draft(incident_manifest(), datetime(2026, 11, 27, tzinfo=UTC))
-    assert incident_flow.approve_command(draft, 2) == offered
+    suspect = Suspect(
+        deployment="api",
+        replica_set="api-7c7fbdb47c",
+        revision=2,
+        previous_revision=1,
+        rolled_out_at=datetime(2026, 11, 27, 10, tzinfo=UTC),
+        change="api: registry.example/api:1.4.2 -> registry.example/api:1.4.3",
+    )
+    assert shown(approve_command(2)) == incident_flow.approve_command(draft, suspect)
+    assert shown(approve_command(2)) == (
+        "kubectl patch incident api-errors -n tourniquet-demo --subresource=status "
+        "--type=merge -p "
+        """'{"status":{"approval":{"approvedBy":"alice","kind":"Deployment","name":"api","""
+        """"revision":2}}}'"""
+    )
     assert '"approvedBy":"mallory"' in shown(approve_command(2, approver="mallory"))
 
 
@@ -58,49 +60,37 @@ def test_the_bad_release_differs_in_image_and_an_unsatisfiable_node_selector() -
     }
     assert good["spec"]["progressDeadlineSeconds"] == 15
     assert good["spec"]["replicas"] == 3
+    assert good["metadata"]["namespace"] == "tourniquet-demo"
 
 
 def test_manifests_round_trip_through_yaml() -> None:
     docs = list(yaml.safe_load_all(to_yaml(*rbac_manifests(), incident_manifest())))
-    assert [d["kind"] for d in docs] == ["ClusterRole", "RoleBinding", "Incident"]
-    role, binding, incident = docs
-    assert role["metadata"]["name"].startswith("tourniquet-demo-")
-    assert "namespace" not in role["metadata"]
+    assert [d["kind"] for d in docs] == ["RoleBinding", "Incident"]
+    binding, incident = docs
     assert binding["metadata"]["namespace"] == "tourniquet-demo"
+    # The shipped role with the verb approve, for the commander and the intruder alike.
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "tourniquet-commander",
+    }
     assert [s["name"] for s in binding["subjects"]] == ["alice", "mallory"]
     assert incident["spec"]["roles"] == {"commander": "alice", "comms": "bob"}
     assert incident["spec"]["scope"] == {"selector": {"matchLabels": {"app": "api"}}}
 
 
-def test_metric_samples_parse_names_labels_and_values() -> None:
-    samples = metric_samples(METRICS)
-    assert samples['tourniquet_rollbacks_total{result="succeeded"}'] == 1.0
-    assert not any(key.startswith("#") for key in samples)
-    assert metric_total(samples, "tourniquet_incident_time_to_resolve_seconds_count") == 3.0
-    # A name is not a prefix match on another metric's name.
-    assert metric_total(samples, "tourniquet_incident_time_to_resolve_seconds") == 0.0
-
-
-def test_mttr_is_sum_over_count_across_severities() -> None:
-    samples = metric_samples(METRICS)
-    assert mean_seconds(samples, "tourniquet_incident_time_to_resolve_seconds") == 30.0
-    assert mean_seconds(samples, "tourniquet_incident_time_to_mitigate_seconds") is None
-
-
 def test_interesting_lines_leave_out_buckets_help_and_other_metrics() -> None:
-    lines = interesting_metric_lines(METRICS)
-    assert lines == [
+    assert interesting_metric_lines(METRICS) == [
         'tourniquet_incident_time_to_resolve_seconds_count{severity="SEV1"} 2.0',
         'tourniquet_incident_time_to_resolve_seconds_sum{severity="SEV1"} 30.0',
         'tourniquet_incident_time_to_resolve_seconds_count{severity="SEV2"} 1.0',
         'tourniquet_incident_time_to_resolve_seconds_sum{severity="SEV2"} 60.0',
         'tourniquet_rollbacks_total{result="succeeded"} 1.0',
-        'tourniquet_incidents_open{severity="SEV1"} 0.0',
+        'tourniquet_rollbacks_total{drill="true",result="succeeded"} 2.0',
     ]
 
 
-def test_revision_reads_the_deployment_annotation() -> None:
-    annotated = {"metadata": {"annotations": {"deployment.kubernetes.io/revision": "3"}}}
-    assert revision(annotated) == 3
-    assert revision({"metadata": {}}) == 0
-    assert revision({}) == 0
+def test_the_grep_the_demo_prints_selects_the_same_lines() -> None:
+    pattern = re.compile(grep_pattern())
+    selected = [line for line in METRICS.splitlines() if pattern.search(line)]
+    assert selected == interesting_metric_lines(METRICS)
