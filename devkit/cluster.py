@@ -26,7 +26,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # policy, and the wait until the API server serves both kinds.
 INSTALL: tuple[tuple[str, ...], ...] = (
     ("apply", "-f", "crds/"),
-    ("apply", "-f", "config/policy/approval-policy.yaml"),
+    ("apply", "-k", "config/policy"),
+    ("apply", "-f", "config/default/namespace.yaml"),
+    ("apply", "-k", "config/rbac"),
     (
         "wait",
         "--for=condition=Established",
@@ -114,7 +116,8 @@ def kind_cluster(name: str = "tourniquet-e2e") -> Iterator[Cluster]:
 
 
 def install_tourniquet(cluster: Cluster) -> Cluster:
-    """What `make install` does: the generated CRDs and the approval policy."""
+    """What `make install` does: the generated CRDs, both admission policies, the people
+    roles, and the operator's ServiceAccount with its RBAC."""
     for args in INSTALL:
         cluster.kubectl(*args, timeout=90)
     return cluster

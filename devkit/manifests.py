@@ -19,7 +19,7 @@ NO_NODE = {"tourniquet.dev/no-such-node": "true"}
 # {approvedBy, kind, name, revision}. Until the operator's CRD schema accepts kind and name
 # (it may reject them today), approvals are written in the old shape {approvedBy,
 # revision}. The change that lands the new shape in the operator sets this to True.
-APPROVAL_NAMES_TARGET = False
+APPROVAL_NAMES_TARGET = True
 
 
 def approval_patch(approved_by: str, kind: str, name: str, revision: int) -> dict[str, Any]:
@@ -120,6 +120,60 @@ def people_role(
         "metadata": {"name": name},
         "rules": rules,
     }
+
+
+def operator_extras(namespace: str, service_account: str) -> list[dict[str, Any]]:
+    """What the chart adds to the operator's RBAC for how the tests run it: the namespaced
+    mode's namespace observation (kopf, with -n), and the alert receiver's create (with
+    alerts.enabled). The rest is config/rbac, exactly as `make install` applies it."""
+    name = "tourniquet-e2e-operator-extras"
+    role = {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+            {"apiGroups": [GROUP], "resources": ["incidents"], "verbs": ["create"]},
+        ],
+    }
+    binding = {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
+    }
+    return [role, binding]
+
+
+def operator_config_read(
+    namespace: str, resource: str, name: str, service_account_namespace: str, service_account: str
+) -> list[dict[str, Any]]:
+    """The chart's `<release>-config` Role: the operator may get its own configuration
+    (the severity policy ConfigMap, the alert token Secret) by name, and nothing else."""
+    role_name = f"tourniquet-config-{resource}-{name}"
+    role = {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "Role",
+        "metadata": {"name": role_name, "namespace": namespace},
+        "rules": [
+            {"apiGroups": [""], "resources": [resource], "resourceNames": [name], "verbs": ["get"]}
+        ],
+    }
+    binding = {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": role_name, "namespace": namespace},
+        "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": role_name},
+        "subjects": [
+            {
+                "kind": "ServiceAccount",
+                "name": service_account,
+                "namespace": service_account_namespace,
+            }
+        ],
+    }
+    return [role, binding]
 
 
 def role_binding(

@@ -21,10 +21,13 @@ from devkit.cluster import (
     local_cluster,
     unavailable,
 )
+from devkit.identity import operator_kubeconfig
 from devkit.incidents import delete_incidents, strip_finalizers
 from devkit.kubectl import Cluster
-from devkit.manifests import people_role
+from devkit.manifests import operator_extras, people_role
 from devkit.operator import OperatorProcess, RunAs
+
+from tourniquet.api.names import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
 Diagnostic = Callable[[], tuple[str, str]]
 PEOPLE_ROLE = "tourniquet-e2e-people"
@@ -110,7 +113,12 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
 def tourniquet_installed(cluster: Cluster) -> Cluster:
     """What `make install` does, and a ClusterRole for the people in the tests."""
     install_tourniquet(cluster)
-    cluster.apply(people_role(PEOPLE_ROLE, ("get", "list", "watch", "create", "patch", "update")))
+    for extra in operator_extras(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT):
+        cluster.apply(extra)
+    # The people of most tests hold `approve`: whether an approval is theirs to give is then
+    # the policy's commander rule (test_forgery.py uses the shipped roles instead).
+    verbs = ("get", "list", "watch", "create", "patch", "update", "approve")
+    cluster.apply(people_role(PEOPLE_ROLE, verbs))
     return cluster
 
 
@@ -130,11 +138,14 @@ def people(tourniquet_installed: Cluster, namespace: str) -> tuple[str, ...]:
     return users
 
 
-@pytest.fixture
-def operator_identity(tourniquet_installed: Cluster) -> RunAs:
-    """Whom `start_operator` runs the operator as: a Cluster or a kubeconfig path. Today
-    the cluster's own kubeconfig (admin on the local control plane)."""
-    return tourniquet_installed
+@pytest.fixture(scope="session")
+def operator_identity(
+    tourniquet_installed: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> RunAs:
+    """Whom `start_operator` runs the operator as: its ServiceAccount's token, as in
+    production (never cluster admin), from the RBAC `make install` applies."""
+    out = tmp_path_factory.mktemp("identity") / "operator.kubeconfig"
+    return operator_kubeconfig(tourniquet_installed.kubectl_bin, tourniquet_installed.env, out)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import yaml
 from devkit.cluster import unavailable
 from devkit.incidents import condition, get_incident, good_then_bad, resolve, status, wait_incident
 from devkit.kubectl import Cluster, KubectlError
+from devkit.manifests import operator_config_read
 from devkit.net import free_port
 from devkit.operator import OperatorProcess
 from devkit.paths import REPO
@@ -29,6 +30,7 @@ from devkit.polling import wait_for
 from promstack import PromStack, alertmanager_binary, prometheus_binary, version
 
 from tourniquet.api.models import SPEC_ALERT_IMMUTABLE_MESSAGE
+from tourniquet.api.names import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
 StartOperator = Callable[..., OperatorProcess]
 
@@ -70,6 +72,10 @@ def token(cluster: Cluster, namespace: str) -> str:
     cluster.kubectl(
         "create", "secret", "generic", SECRET, "-n", namespace, f"--from-literal=token={value}"
     )
+    for grant in operator_config_read(
+        namespace, "secrets", SECRET, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
+    ):
+        cluster.apply(grant)
     return value
 
 
@@ -245,7 +251,7 @@ def test_a_firing_rule_declares_one_incident_with_runbook_and_suspect(
         name=name,
     )
     suspect = status(linked)["suspect"]
-    assert (suspect["deployment"], suspect["revision"]) == ("api", 2)
+    assert (suspect["name"], suspect["revision"]) == ("api", 2)
     copied = status(linked)["runbook"]
     assert copied["name"] == "api-high-error-rate"
     assert copied["diagnostics"] == runbook()["spec"]["diagnostics"]

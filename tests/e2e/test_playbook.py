@@ -28,9 +28,12 @@ from devkit.incidents import (
     wait_incident,
 )
 from devkit.kubectl import Cluster, KubectlError
+from devkit.manifests import operator_config_read
 from devkit.operator import OperatorProcess
 from devkit.polling import wait_for
 from devkit.workloads import image_of, revisions
+
+from tourniquet.api.names import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
 StartOperator = Callable[..., OperatorProcess]
 POLICY = "tourniquet-severity-policy"
@@ -46,6 +49,10 @@ def policy_configmap(cluster: Cluster, namespace: str, policy: dict[str, Any]) -
         },
         namespace,
     )
+    for grant in operator_config_read(
+        namespace, "configmaps", POLICY, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
+    ):
+        cluster.apply(grant)
 
 
 def fast_policy(**overrides: Any) -> dict[str, Any]:

@@ -318,7 +318,9 @@ def chart_policy_templates() -> dict[str, str]:
                 f"'{json.dumps(_CHART_GROUP)}'": (
                     "{{ .Values.approvalPolicy.approversGroup | toJson | toJson }}"
                 ),
-                f"'{json.dumps(_CHART_OPERATOR)}'": f"{{{{ {_CHART_IDENTITY} | toJson | toJson }}}}",
+                f"'{json.dumps(_CHART_OPERATOR)}'": (
+                    f"{{{{ {_CHART_IDENTITY} | toJson | toJson }}}}"
+                ),
             },
         ),
         CHART_CONFINEMENT_PATH: _chart_policy_template(

@@ -218,7 +218,8 @@ def _approval_validations() -> list[dict[str, Any]]:
             " (the tourniquet-commander ClusterRole grants it)",
             _cel(
                 f"'approval rejected: ' + {user} + ' may not approve: it needs the RBAC verb"
-                ' "approve" on incidents.tourniquet.dev in namespace \' + object.metadata.namespace',
+                ' "approve" on incidents.tourniquet.dev in namespace \'',
+                "+ object.metadata.namespace",
                 "+ ' (kubectl create rolebinding ... --clusterrole=tourniquet-commander --user='",
                 "+ variables.user + ')'",
             ),
@@ -403,7 +404,8 @@ def confinement_policy(operator: str = DEFAULT_OPERATOR_IDENTITY) -> list[dict[s
                 _rule(
                     _cel(
                         "!variables.workload",
-                        "|| (request.operation == 'UPDATE' && request.?subResource.orValue('') == ''",
+                        "|| (request.operation == 'UPDATE'",
+                        "    && request.?subResource.orValue('') == ''",
                         "    && request.resource.resource in ['deployments', 'statefulsets',"
                         " 'daemonsets']",
                         f"    && {fixed}",

@@ -237,23 +237,27 @@ class Match:
 
 
 def find_runbook(
-    runbooks: Iterable[RunbookView], label_sets: Sequence[Mapping[str, str]]
+    runbooks: Iterable[RunbookView],
+    label_sets: Sequence[Mapping[str, str]],
+    default_namespace: str,
 ) -> Match | None:
-    """The runbook answering the first label set that any valid runbook answers."""
+    """The runbook answering the first label set that any valid runbook answers.
+
+    A Runbook answers alerts of its own namespace only: the alert's `namespace` label, or
+    `default_namespace` (where incidents of alerts without one go). A team's runbook can
+    never capture, and so re-scope or re-assign, another namespace's alert."""
     usable = [rb for rb in runbooks if rb.valid]
     for labels in label_sets:
-        home = labels.get("namespace")
-        candidates = [(rb, ref) for rb in usable for ref in rb.alerts if ref_matches(ref, labels)]
+        home = labels.get("namespace") or default_namespace
+        candidates = [
+            (rb, ref)
+            for rb in usable
+            if rb.namespace == home
+            for ref in rb.alerts
+            if ref_matches(ref, labels)
+        ]
         if candidates:
-            rb, ref = min(
-                candidates,
-                key=lambda c: (
-                    -specificity(c[1]),
-                    c[0].namespace != home,
-                    c[0].namespace,
-                    c[0].name,
-                ),
-            )
+            rb, ref = min(candidates, key=lambda c: (-specificity(c[1]), c[0].name))
             return Match(rb, ref, labels)
     return None
 

@@ -101,7 +101,11 @@ class Intake:
 
     async def _declare(self, n: alerts.Notification) -> dict[str, Any]:
         runbooks = [runbook_view(b) for b in await self.kube.list_runbooks(self.settings.watched)]
-        match = find_runbook(runbooks, [n.common_labels, *(a.labels for a in n.firing)])
+        match = find_runbook(
+            runbooks,
+            [n.common_labels, *(a.labels for a in n.firing)],
+            self.settings.incident_namespace,
+        )
         decision = alerts.declare(
             n,
             match,

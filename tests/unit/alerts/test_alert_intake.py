@@ -211,7 +211,7 @@ def runbook(**spec: Any) -> Any:
 
 
 def declared(n: Notification, rb: Any = None, **kw: Any) -> alerts.Declaration:
-    match = find_runbook([rb], [n.common_labels]) if rb is not None else None
+    match = find_runbook([rb], [n.common_labels], "team-api") if rb is not None else None
     if rb is not None:
         assert match is not None
     return alerts.declare(n, match, namespace="alerts", **kw)
@@ -492,8 +492,10 @@ def intake(kube: FakeKube, **settings: Any) -> Intake:
     return Intake(kube, AlertSettings(watched=("alerts",), **settings))  # type: ignore[arg-type]
 
 
-def note(status_: str = "firing", starts: str = "2026-11-27T09:58:00Z") -> Notification:
-    alert = webhook_alert(starts, status=status_, service="api")
+def note(
+    status_: str = "firing", starts: str = "2026-11-27T09:58:00Z", **labels: str
+) -> Notification:
+    alert = webhook_alert(starts, status=status_, service="api", **labels)
     return parse_notification(json.dumps(payload(alert, status=status_)).encode())
 
 
@@ -524,7 +526,7 @@ def test_intake_links_the_runbook_in_its_namespace() -> None:
         },
     }
     kube = FakeKube([rb])
-    result = asyncio.run(intake(kube)(note()))
+    result = asyncio.run(intake(kube)(note(namespace="team-api")))
     assert result == {
         "incident": result["incident"],
         "created": True,
@@ -532,6 +534,25 @@ def test_intake_links_the_runbook_in_its_namespace() -> None:
         "runbook": "api-5xx",
     }
     assert result["incident"].startswith("team-api/api-high-error-rate-")
+
+
+def test_a_runbook_never_captures_another_namespaces_alert() -> None:
+    rb = {
+        "metadata": {"name": "api-5xx", "namespace": "team-evil"},
+        "spec": {
+            "title": "t",
+            "severity": "SEV3",
+            "alerts": [{"alertname": "ApiHighErrorRate", "matchers": {"service": "api"}}],
+            "scope": {"selector": {"matchLabels": {"app": "nothing"}}},
+            "roles": {"commander": "mallory"},
+        },
+    }
+    kube = FakeKube([rb])
+    result = asyncio.run(intake(kube, default_commander="oncall")(note(namespace="team-api")))
+    assert result["runbook"] is None
+    assert result["incident"].startswith("alerts/")  # not team-evil's, not its commander
+    (created,) = kube.incidents.values()
+    assert created["spec"]["roles"]["commander"] == "oncall"
 
 
 def test_intake_records_resolved_and_survives_a_refused_all_clear() -> None:

@@ -259,29 +259,41 @@ def test_most_specific_runbook_wins_whatever_the_order() -> None:
     books = [generic, specific, other]
     for _ in range(5):
         random.shuffle(books)
-        match = find_runbook(books, [labels])
+        match = find_runbook(books, [labels], "production")
         assert match is not None and match.runbook.name == "specific"
-    match = find_runbook(books, [{**labels, "env": "dev"}])
+    match = find_runbook(books, [{**labels, "env": "dev"}], "production")
     assert match is not None and match.runbook.name == "generic"
-    assert find_runbook(books, [{"alertname": "Nope"}]) is None
+    assert find_runbook(books, [{"alertname": "Nope"}], "production") is None
 
 
-def test_ties_go_to_the_alerts_own_namespace_then_by_name() -> None:
-    alerts = [{"alertname": "A"}]
-    a = view("b-runbook", "team-a", alerts=alerts)
-    b = view("a-runbook", "team-b", alerts=alerts)
-    match = find_runbook([a, b], [{"alertname": "A", "namespace": "team-a"}])
+def test_a_runbook_answers_alerts_of_its_own_namespace_only() -> None:
+    a = view("b-runbook", "team-a", alerts=[{"alertname": "A"}])
+    # More specific, but another team's: it must never capture team-a's alert.
+    b = view("a-runbook", "team-b", alerts=[{"alertname": "A", "matchers": {"service": "x"}}])
+    labels = {"alertname": "A", "service": "x"}
+    match = find_runbook([a, b], [{**labels, "namespace": "team-a"}], "default")
     assert match is not None and match.runbook.namespace == "team-a"
-    match = find_runbook([a, b], [{"alertname": "A"}])
-    assert match is not None and match.runbook.namespace == "team-a"  # by namespace, then name
+    match = find_runbook([a, b], [{**labels, "namespace": "team-b"}], "default")
+    assert match is not None and match.runbook.namespace == "team-b"
+    assert find_runbook([a, b], [labels], "default") is None  # no namespace: the default's
+    match = find_runbook([a, b], [labels], "team-a")
+    assert match is not None and match.runbook.name == "b-runbook"
+
+
+def test_ties_go_by_name() -> None:
+    alerts = [{"alertname": "A"}]
+    books = [view("b-runbook", alerts=alerts), view("a-runbook", alerts=alerts)]
+    match = find_runbook(books, [{"alertname": "A"}], "production")
+    assert match is not None and match.runbook.name == "a-runbook"
 
 
 def test_invalid_runbooks_answer_nothing_and_later_label_sets_are_tried() -> None:
     broken = view("broken", alerts=[{"alertname": "A"}], severity="SEV9")
     fine = view("fine", alerts=[{"alertname": "A", "matchers": {"pod": "p1"}}])
-    assert find_runbook([broken], [{"alertname": "A"}]) is None
+    assert find_runbook([broken], [{"alertname": "A"}], "production") is None
     # the group's common labels lack pod; the first alert carries it
-    match = find_runbook([broken, fine], [{"alertname": "A"}, {"alertname": "A", "pod": "p1"}])
+    label_sets = [{"alertname": "A"}, {"alertname": "A", "pod": "p1"}]
+    match = find_runbook([broken, fine], label_sets, "production")
     assert match is not None and match.runbook.name == "fine"
     assert match.labels == {"alertname": "A", "pod": "p1"}
 
