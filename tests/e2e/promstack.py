@@ -45,18 +45,14 @@ def version(path: str) -> str:
     return (out.stdout or out.stderr).splitlines()[0]
 
 
-def ready(process: LoggedProcess | None, url: str) -> bool:
-    """Both servers answer /-/ready once they serve; a crash fails the wait at once."""
-    assert process is not None
-    return process.alive() and answers(f"{url}/-/ready")
+class Server:
+    """One of the pair: its binary, its own directory and free port, its process."""
 
-
-class Alertmanager:
-    """Alertmanager with a webhook receiver per (name, url, token), routed by alertname."""
+    name = ""
 
     def __init__(self, path: str, workdir: Path) -> None:
         self.path = path
-        self.dir = workdir / "alertmanager"
+        self.dir = workdir / self.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.process: LoggedProcess | None = None
@@ -64,6 +60,23 @@ class Alertmanager:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def launch(self, *flags: str) -> None:
+        """Run it with `flags` on its port, until it answers /-/ready."""
+        argv = [self.path, *flags, f"--web.listen-address=127.0.0.1:{self.port}"]
+        self.process = LoggedProcess(self.name, argv, self.dir / f"{self.name}.log").start()
+        wait_for(self.ready, timeout=60, what=f"{self.name} ready")
+
+    def ready(self) -> bool:
+        """Both servers answer /-/ready once they serve; a crash fails the wait at once."""
+        assert self.process is not None
+        return self.process.alive() and answers(f"{self.url}/-/ready")
+
+
+class Alertmanager(Server):
+    """Alertmanager with a webhook receiver per (name, url, token), routed by alertname."""
+
+    name = "alertmanager"
 
     def config(
         self, receivers: Mapping[str, tuple[str, str]], routes: Mapping[str, str]
@@ -105,23 +118,13 @@ class Alertmanager:
     ) -> Alertmanager:
         config = self.dir / "alertmanager.yml"
         config.write_text(yaml.safe_dump(self.config(receivers, routes)))
-        self.process = LoggedProcess(
-            "alertmanager",
-            [
-                self.path,
-                f"--config.file={config}",
-                f"--storage.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",  # no HA gossip: nothing else on the machine
-                "--log.level=debug",
-            ],
-            self.dir / "alertmanager.log",
-        ).start()
-        wait_for(self._ready, timeout=60, what="Alertmanager ready")
+        self.launch(
+            f"--config.file={config}",
+            f"--storage.path={self.dir / 'data'}",
+            "--cluster.listen-address=",  # no HA gossip: nothing else on the machine
+            "--log.level=debug",
+        )
         return self
-
-    def _ready(self) -> bool:
-        return ready(self.process, self.url)
 
     def metric(self, name: str, **labels: str) -> float:
         return metric_sum(http_get(f"{self.url}/metrics"), name, **labels)
@@ -134,21 +137,15 @@ class Alertmanager:
         return self.metric("alertmanager_notifications_failed_total", integration="webhook")
 
 
-class Prometheus:
+class Prometheus(Server):
     """Prometheus evaluating the given alerting rules every second, sending to an
     Alertmanager, and scraping the given targets every second."""
 
-    def __init__(self, path: str, workdir: Path) -> None:
-        self.path = path
-        self.dir = workdir / "prometheus"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.process: LoggedProcess | None = None
-        self.rules_path = self.dir / "rules.yml"
+    name = "prometheus"
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def rules_path(self) -> Path:
+        return self.dir / "rules.yml"
 
     def write_rules(self, rules: Sequence[Mapping[str, Any]]) -> None:
         groups = {"groups": [{"name": "tourniquet-e2e", "interval": "1s", "rules": list(rules)}]}
@@ -177,24 +174,14 @@ class Prometheus:
         }
         path = self.dir / "prometheus.yml"
         path.write_text(yaml.safe_dump(config))
-        self.process = LoggedProcess(
-            "prometheus",
-            [
-                self.path,
-                f"--config.file={path}",
-                f"--storage.tsdb.path={self.dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle",
-                # re-send firing alerts to Alertmanager every second (default 1m)
-                "--rules.alert.resend-delay=1s",
-            ],
-            self.dir / "prometheus.log",
-        ).start()
-        wait_for(self._ready, timeout=60, what="Prometheus ready")
+        self.launch(
+            f"--config.file={path}",
+            f"--storage.tsdb.path={self.dir / 'data'}",
+            "--web.enable-lifecycle",
+            # re-send firing alerts to Alertmanager every second (default 1m)
+            "--rules.alert.resend-delay=1s",
+        )
         return self
-
-    def _ready(self) -> bool:
-        return ready(self.process, self.url)
 
     def reload(self, rules: Sequence[Mapping[str, Any]]) -> None:
         self.write_rules(rules)
