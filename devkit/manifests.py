@@ -98,95 +98,97 @@ def incident(
     }
 
 
+def rbac_role(
+    name: str, rules: Sequence[Mapping[str, Any]], namespace: str | None = None
+) -> dict[str, Any]:
+    """A Role in `namespace`, or a ClusterRole without one."""
+    return {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "Role" if namespace else "ClusterRole",
+        "metadata": _metadata(name, namespace),
+        "rules": [dict(rule) for rule in rules],
+    }
+
+
+def rbac_binding(
+    name: str,
+    role: str,
+    subjects: Sequence[Mapping[str, str]],
+    namespace: str | None = None,
+    role_kind: str = "ClusterRole",
+) -> dict[str, Any]:
+    """A RoleBinding in `namespace` (of a ClusterRole or, with role_kind, a Role), or a
+    ClusterRoleBinding without one."""
+    return {
+        "apiVersion": f"{RBAC_API}/v1",
+        "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+        "metadata": _metadata(name, namespace),
+        "roleRef": {"apiGroup": RBAC_API, "kind": role_kind, "name": role},
+        "subjects": [dict(subject) for subject in subjects],
+    }
+
+
+def user(name: str) -> dict[str, str]:
+    return {"apiGroup": RBAC_API, "kind": "User", "name": name}
+
+
+def service_account(namespace: str, name: str) -> dict[str, str]:
+    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+
+
 def people_role(
     name: str, verbs: Sequence[str] = ("get", "list", "watch", "patch"), deployments: bool = True
 ) -> dict[str, Any]:
     """A ClusterRole for responders: `verbs` on Incidents and their status (whether an
     approval is accepted is the admission policy's call), reading Deployments."""
     rules: list[dict[str, Any]] = [
-        {
-            "apiGroups": [GROUP],
-            "resources": ["incidents", "incidents/status"],
-            "verbs": list(verbs),
-        }
+        {"apiGroups": [GROUP], "resources": ["incidents", "incidents/status"], "verbs": list(verbs)}
     ]
     if deployments:
         rules.append(
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]}
         )
-    return {
-        "apiVersion": f"{RBAC_API}/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": name},
-        "rules": rules,
-    }
-
-
-def operator_extras(namespace: str, service_account: str) -> list[dict[str, Any]]:
-    """What the chart adds to the operator's RBAC for how the tests run it: the namespaced
-    mode's namespace observation (kopf, with -n), and the alert receiver's create (with
-    alerts.enabled). The rest is config/rbac, exactly as `make install` applies it."""
-    name = "tourniquet-e2e-operator-extras"
-    role = {
-        "apiVersion": f"{RBAC_API}/v1",
-        "kind": "ClusterRole",
-        "metadata": {"name": name},
-        "rules": [
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
-            {"apiGroups": [GROUP], "resources": ["incidents"], "verbs": ["create"]},
-        ],
-    }
-    binding = {
-        "apiVersion": f"{RBAC_API}/v1",
-        "kind": "ClusterRoleBinding",
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": namespace}],
-    }
-    return [role, binding]
-
-
-def operator_config_read(
-    namespace: str, resource: str, name: str, service_account_namespace: str, service_account: str
-) -> list[dict[str, Any]]:
-    """The chart's `<release>-config` Role: the operator may get its own configuration
-    (the severity policy ConfigMap, the alert token Secret) by name, and nothing else."""
-    role_name = f"tourniquet-config-{resource}-{name}"
-    role = {
-        "apiVersion": f"{RBAC_API}/v1",
-        "kind": "Role",
-        "metadata": {"name": role_name, "namespace": namespace},
-        "rules": [
-            {"apiGroups": [""], "resources": [resource], "resourceNames": [name], "verbs": ["get"]}
-        ],
-    }
-    binding = {
-        "apiVersion": f"{RBAC_API}/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": role_name, "namespace": namespace},
-        "roleRef": {"apiGroup": RBAC_API, "kind": "Role", "name": role_name},
-        "subjects": [
-            {
-                "kind": "ServiceAccount",
-                "name": service_account,
-                "namespace": service_account_namespace,
-            }
-        ],
-    }
-    return [role, binding]
+    return rbac_role(name, rules)
 
 
 def role_binding(
     name: str, namespace: str, cluster_role: str, users: Sequence[str]
 ) -> dict[str, Any]:
     """Binds `cluster_role` to `users` in one namespace."""
-    return {
-        "apiVersion": f"{RBAC_API}/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": name, "namespace": namespace},
-        "roleRef": {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": cluster_role},
-        "subjects": [{"apiGroup": RBAC_API, "kind": "User", "name": user} for user in users],
-    }
+    return rbac_binding(name, cluster_role, [user(u) for u in users], namespace)
+
+
+def operator_extras(namespace: str, service_account_name: str) -> list[dict[str, Any]]:
+    """What the chart adds to the operator's RBAC for how the tests run it: the namespaced
+    mode's namespace observation (kopf, with -n), and the alert receiver's create (with
+    alerts.enabled). The rest is config/rbac, exactly as `make install` applies it."""
+    name = "tourniquet-e2e-operator-extras"
+    rules = [
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+        {"apiGroups": [GROUP], "resources": ["incidents"], "verbs": ["create"]},
+    ]
+    subject = service_account(namespace, service_account_name)
+    return [rbac_role(name, rules), rbac_binding(name, name, [subject])]
+
+
+def operator_config_read(
+    namespace: str,
+    resource: str,
+    name: str,
+    service_account_namespace: str,
+    service_account_name: str,
+) -> list[dict[str, Any]]:
+    """The chart's `<release>-config` Role: the operator may get its own configuration
+    (the severity policy ConfigMap, the alert token Secret) by name, and nothing else."""
+    role = f"tourniquet-config-{resource}-{name}"
+    rules = [
+        {"apiGroups": [""], "resources": [resource], "resourceNames": [name], "verbs": ["get"]}
+    ]
+    subject = service_account(service_account_namespace, service_account_name)
+    return [
+        rbac_role(role, rules, namespace),
+        rbac_binding(role, role, [subject], namespace, role_kind="Role"),
+    ]
 
 
 def to_yaml(*docs: Mapping[str, Any]) -> str:
