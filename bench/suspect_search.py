@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bench.report import goal, percentile
@@ -168,7 +169,8 @@ def deployment_body(spec: Spec) -> dict[str, Any]:
         "status": {"observedGeneration": len(spec.rollouts), "replicas": 3, "readyReplicas": 3},
     }
     # A round trip through JSON: every string is a fresh object, as kopf receives them.
-    return json.loads(json.dumps(body))
+    fresh: dict[str, Any] = json.loads(json.dumps(body))
+    return fresh
 
 
 def replicaset_bodies(spec: Spec) -> Iterable[dict[str, Any]]:
@@ -260,6 +262,10 @@ def build(specs: Sequence[Spec]) -> Indexes:
 
 
 # -- measurements ----------------------------------------------------------------------
+
+
+def search_one(indexes: Indexes, selector: Mapping[str, Any] | None, _call: int) -> object:
+    return indexes.search("production", selector)
 
 
 def time_calls(fn: Callable[[int], object], repeat: int) -> dict[str, float]:
@@ -368,7 +374,7 @@ def one_namespace(specs: Sequence[Spec], repeat: int) -> dict[str, Any]:
         assert found is not None, label
         if label == "match_labels_one":
             assert found.deployment == target.name, found
-        out[label] = time_calls(lambda _i, s=selector: one.search("production", s), repeat)
+        out[label] = time_calls(partial(search_one, one, selector), repeat)
     return out
 
 

@@ -96,7 +96,7 @@ def kind_cluster(name: str = "tourniquet-e2e") -> Iterator[Cluster]:
     """A kind cluster through pytest-kind (Docker), deleted afterwards unless
     TOURNIQUET_KEEP_KIND=1. ClusterUnavailable when it cannot be had."""
     try:
-        from pytest_kind import KindCluster  # type: ignore[import-not-found]
+        from pytest_kind import KindCluster
     except ImportError:
         raise ClusterUnavailable(
             "pytest-kind is not installed (pip install -e '.[kind]')"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -18,6 +18,11 @@ def samples(text: str) -> Iterator[Sample]:
 def metric_sum(text: str, name: str, exact: bool = False, **labels: str) -> float:
     """Sum of the samples of `name` whose labels include `labels` (exactly `labels` with
     exact=True). A name matches only itself, never a longer name it is a prefix of."""
+    return labelled_sum(text, name, labels, exact)
+
+
+def labelled_sum(text: str, name: str, labels: Mapping[str, str], exact: bool = False) -> float:
+    """metric_sum with the labels as a mapping."""
     total = 0.0
     for sample in samples(text):
         if sample.name != name:
@@ -41,7 +46,7 @@ def metric_by(text: str, name: str, *label_names: str) -> Counter[tuple[str, ...
 def histogram_mean(text: str, histogram: str, **labels: str) -> float | None:
     """_sum / _count of a histogram (over all label values but `labels`); None before
     any observation. MTTR is this over tourniquet_incident_time_to_resolve_seconds."""
-    count = metric_sum(text, f"{histogram}_count", **labels)
+    count = labelled_sum(text, f"{histogram}_count", labels)
     if count <= 0:
         return None
-    return metric_sum(text, f"{histogram}_sum", **labels) / count
+    return labelled_sum(text, f"{histogram}_sum", labels) / count

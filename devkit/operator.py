@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from devkit.kubectl import Cluster
-from devkit.metrics import metric_by, metric_sum
+from devkit.metrics import labelled_sum, metric_by
 from devkit.net import answers, free_port, http_get
 from devkit.paths import REPO
 from devkit.polling import wait_for
@@ -88,7 +88,7 @@ class OperatorProcess:
             *self.args,
         ]
 
-    def environment(self, **extra_env: str) -> dict[str, str]:
+    def environment(self, extra_env: Mapping[str, str]) -> dict[str, str]:
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("TOURNIQUET_")}
         return {
             **inherited,
@@ -100,14 +100,21 @@ class OperatorProcess:
 
     # -- the process ---------------------------------------------------------------------
 
-    def start(self, *, wait: bool = True, timeout: float = 30, **extra_env: str) -> OperatorProcess:
+    def start(
+        self,
+        *,
+        wait: bool = True,
+        timeout: float = 30,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> OperatorProcess:
         """Start it (with `extra_env` on top of `env`); with wait=True, until /healthz
         answers (an exit meanwhile fails at once, with the log)."""
+        extra_env = dict(extra_env or {})
         self.process = LoggedProcess(
             "operator",
             self.command,
             self.log_path,
-            env=self.environment(**extra_env),
+            env=self.environment(extra_env),
             cwd=REPO,
             new_session=True,
         ).start(note=" ".join(f"{k}={v}" for k, v in extra_env.items()))
@@ -119,10 +126,10 @@ class OperatorProcess:
             self.wait_healthy(timeout)
         return self
 
-    def restart(self, **extra_env: str) -> OperatorProcess:
+    def restart(self, extra_env: Mapping[str, str] | None = None) -> OperatorProcess:
         """SIGTERM, then the same operator again, on the same port."""
         self.stop()
-        return self.start(**extra_env)
+        return self.start(extra_env=extra_env)
 
     @property
     def pid(self) -> int:
@@ -192,7 +199,7 @@ class OperatorProcess:
 
     def metric(self, name: str, exact: bool = False, **labels: str) -> float:
         """Sum of the operator's samples of `name` whose labels include `labels`."""
-        return metric_sum(self.metrics(), name, exact, **labels)
+        return labelled_sum(self.metrics(), name, labels, exact)
 
     def metric_by(self, name: str, *label_names: str) -> Counter[tuple[str, ...]]:
         return metric_by(self.metrics(), name, *label_names)
@@ -200,10 +207,10 @@ class OperatorProcess:
     def wait_metric(self, name: str, expected: float, **labels: str) -> None:
         """Metrics are observed just after the status write a test polls for: poll too."""
         wait_for(
-            lambda: self.metric(name, **labels) == expected,
+            lambda: labelled_sum(self.metrics(), name, labels) == expected,
             timeout=15,
             what=f"{name}{labels} == {expected}",
-            describe=lambda: str(self.metric(name, **labels)),
+            describe=lambda: str(labelled_sum(self.metrics(), name, labels)),
         )
 
     def writes_during(self, reconciles: int) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from devkit.kubectl import KubectlError
 
@@ -37,15 +37,16 @@ def wait_for(
     a probe fails fast (the operator exited, the undo was refused). `on_tick` runs between
     attempts, for checks of the same kind."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: object = None
     while True:
         try:
-            last = probe()
+            value = probe()
         except retry_on as exc:
             last = exc
         else:
-            if last:
-                return last
+            if value:
+                return value
+            last = value
         if time.monotonic() > deadline:
             seen = describe() if describe is not None else repr(last)
             raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}; last: {seen}")

@@ -154,7 +154,7 @@ class Step:
 def run_steps(
     narrator: Narrator,
     steps: Sequence[Step],
-    finally_: Callable[[], None],
+    finally_: Callable[[], object],
     on_failure: Callable[[], None],
 ) -> int:
     """Every step in order until one fails; then `finally_` (always) and the verdict

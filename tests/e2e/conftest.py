@@ -9,8 +9,9 @@ this file holds only the fixtures and hooks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from devkit.cluster import (
@@ -41,7 +42,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     report = outcome.get_result()
     diagnostics: list[Diagnostic] = getattr(item, "tq_diagnostics", [])
@@ -85,23 +88,21 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     yield c
 
 
+def _listing(cluster: Cluster, kind: str, namespace: str, *args: str) -> Diagnostic:
+    return lambda: (
+        f"{kind} in {namespace}",
+        cluster.kubectl("get", kind, "-n", namespace, *args, check=False).stdout,
+    )
+
+
 @pytest.fixture
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     short = request.node.name.split("[")[0].removeprefix("test_").replace("_", "-")[:40]
     name = f"tq-{short}-{uuid.uuid4().hex[:5]}".strip("-")
     cluster.kubectl("create", "namespace", name)
     cluster.kubectl("label", "namespace", name, "tourniquet.dev/e2e=true")
-    for kind, args in (
-        ("events", ("--sort-by=.lastTimestamp",)),
-        ("incidents", ("-o", "yaml")),
-    ):
-        add_diagnostic(
-            request,
-            lambda kind=kind, args=args: (
-                f"{kind} in {name}",
-                cluster.kubectl("get", kind, "-n", name, *args, check=False).stdout,
-            ),
-        )
+    add_diagnostic(request, _listing(cluster, "events", name, "--sort-by=.lastTimestamp"))
+    add_diagnostic(request, _listing(cluster, "incidents", name, "-o", "yaml"))
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from devkit.metrics import metric_sum
+from devkit.metrics import labelled_sum
 from devkit.net import answers, free_port, http_get, http_json
 from devkit.polling import wait_for
 from devkit.process import LoggedProcess
@@ -127,7 +127,7 @@ class Alertmanager(Server):
         return self
 
     def metric(self, name: str, **labels: str) -> float:
-        return metric_sum(http_get(f"{self.url}/metrics"), name, **labels)
+        return labelled_sum(http_get(f"{self.url}/metrics"), name, labels)
 
     def notifications(self) -> float:
         """Webhook notifications attempted (failed ones included)."""

@@ -34,7 +34,7 @@ def test_kubectl_failing_is_not_yet_and_anything_else_ends_the_wait() -> None:
         value = next(attempts)
         if isinstance(value, Exception):
             raise value
-        return value
+        return str(value)
 
     assert wait_for(flaky, timeout=5, interval=0) == "ok"
 
