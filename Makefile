@@ -25,14 +25,20 @@ help: ## Show this help.
 
 ##@ Development
 
-$(VENV)/.installed: pyproject.toml
+# Every package comes from the lock, as a wheel checked against its sha256; then the
+# project itself, resolving nothing more (its build backend is in the lock too).
+$(VENV)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test,dev]'
+	$(VENV)/bin/pip install --quiet --require-hashes --only-binary=:all: -r requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 .PHONY: venv
-venv: $(VENV)/.installed ## Create the virtualenv with the operator and its test tools.
+venv: $(VENV)/.installed ## Create the virtualenv from requirements-dev.lock (hashes), the operator editable.
+
+.PHONY: lock
+lock: venv ## Regenerate requirements.lock and requirements-dev.lock (hashes) with uv; UPGRADE=1 for the newest versions.
+	UV=$(VENV)/bin/uv hack/lock.sh
 
 .PHONY: manifests
 manifests: venv ## Generate CRDs (crds/, config/crd, chart) and the approval policy from the models.
