@@ -76,6 +76,10 @@ test-e2e: venv promstack toolchain ## E2e tests only (--cluster=local|kind|exist
 bench: venv ## Benchmarks with goals: suspect search over large indexes, incident latency on the local control plane (BENCH_ARGS="--runs 5 --skip-cluster").
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+.PHONY: bench-scale
+bench-scale: venv toolchain ## Cost as the cluster grows: 100/1,000/5,000 Deployments on a separate local cluster "scale" (SCALE_ARGS="--sizes 100,1000").
+	$(PY) -m bench.scale $(SCALE_ARGS)
+
 ##@ Local control plane
 
 .PHONY: toolchain

@@ -81,8 +81,7 @@ class OperatorProcess:
             "-m",
             "tourniquet",
             "run",
-            "-n",
-            self.namespace,
+            *(["-n", self.namespace] if self.namespace else ["-A"]),  # "": every namespace
             "--metrics-addr",
             f"127.0.0.1:{self.port}",
             *self.args,

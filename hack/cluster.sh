@@ -191,8 +191,16 @@ cmd_up() {
     local started
     started=$(date +%s)
     eval "$(cmd_env | sed 's/^/export /')"
+    # TOURNIQUET_SCALE=1 (make bench-scale): the controllers without client QPS limits and
+    # with more workers, so populating thousands of Deployments takes minutes.
+    local scale=()
+    if [[ -n "${TOURNIQUET_SCALE:-}" ]]; then
+      scale=(--disable-qps-limits
+        --extra-args kube-controller-manager=concurrent-deployment-syncs=20
+        --extra-args kube-controller-manager=concurrent-replicaset-syncs=20)
+    fi
     run_kwokctl create cluster --name "$cluster_name" --runtime binary \
-      --kube-authorization --kube-admission \
+      --kube-authorization --kube-admission "${scale[@]}" \
       --etcd-binary "$KWOK_ETCD_BINARY" \
       --kube-apiserver-binary "$KWOK_KUBE_APISERVER_BINARY" \
       --kube-controller-manager-binary "$KWOK_KUBE_CONTROLLER_MANAGER_BINARY" \

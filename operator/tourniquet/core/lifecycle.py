@@ -27,6 +27,7 @@ from tourniquet.api.vocabulary import (
 )
 from tourniquet.core import conditions, timeline
 from tourniquet.core.clock import format_time, parse_time, seconds_between
+from tourniquet.core.conditions import get_condition
 from tourniquet.core.guards import Refusal
 from tourniquet.core.projections import mapping, revision_of
 from tourniquet.core.rollback import UndoPlan, equal_ignore_hash
@@ -77,6 +78,9 @@ class Draft:
         # Timeline entries moved out of the bounded status, to archive (see timeline.spill).
         self.archived: list[dict[str, Any]] = []
         self.observations: list[Observation] = []
+        # Notifications to send once this draft is written (the shell's outbox delivers
+        # them); opaque to the core.
+        self.outgoing: list[Any] = []
 
     # -- facts about the incident -------------------------------------------------------
 
@@ -315,6 +319,23 @@ def approve_command(d: Draft, found: Suspect) -> str:
     return (
         f"kubectl patch incident {d.name} -n {d.namespace} --subresource=status "
         f"--type=merge -p '{json.dumps(patch, separators=(',', ':'))}'"
+    )
+
+
+def names_new_suspect(d: Draft, found: Suspect | None) -> bool:
+    """identify_suspect would write a suspect that is not the one in status (so the shell
+    confirms it against a fresh read first: a cache may lag a rollout by milliseconds)."""
+    if not suspect_may_change(d) or found is None:
+        return False
+    current = d.suspect or {}
+    return (current.get("name"), current.get("revision")) != (found.deployment, found.revision)
+
+
+def suspect_never_judged(d: Draft) -> bool:
+    """No suspect named and none ruled out yet: the first look is confirmed fresh too."""
+    return (
+        d.suspect is None
+        and get_condition(d.status.get("conditions"), ConditionType.SUSPECT_IDENTIFIED) is None
     )
 
 
@@ -647,6 +668,9 @@ def finish(d: Draft) -> None:
 
 
 def failed_reconcile(d: Draft, error: str) -> None:
-    """Something unexpected: say so on the Incident instead of crashing or looping."""
+    """Something unexpected: say so on the Incident instead of crashing or looping. The
+    same failure again (a retry) is already said: no new Event."""
+    before = conditions.get_condition(d.status.get("conditions"), ConditionType.READY) or {}
     d.condition(ConditionType.READY, False, Reason.RECONCILE_ERROR, error[:1024])
-    d.notify(Reason.RECONCILE_ERROR, error[:1024], warning=True)
+    if (before.get("reason"), before.get("message")) != (Reason.RECONCILE_ERROR, error[:1024]):
+        d.notify(Reason.RECONCILE_ERROR, error[:1024], warning=True)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
-
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.guards import Refusal, UndoRequest, check_undo
@@ -19,9 +17,10 @@ from tourniquet.shell import faults, send_undo
 from tourniquet.shell.actions import After
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
+from tourniquet.shell.workload_cache import DeploymentIndex
 
 
-def paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) -> bool:
+def paused_refusal_cleared(d: flow.Draft, deployments: DeploymentIndex) -> bool:
     """An undo refused only because the Deployment was paused goes ahead once it is
     resumed: same approval, same target (the guards check that again)."""
     mitigation = d.mitigation or {}
@@ -31,7 +30,7 @@ def paused_refusal_cleared(d: flow.Draft, deployments: kopf.Index[str, Any]) -> 
     return bool(views) and not views[0].paused
 
 
-async def undo(d: flow.Draft, rt: Runtime, deployments: kopf.Index[str, Any]) -> After:
+async def undo(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> After:
     """The guarded undo: fresh reads, the guards, a claim in status, then the patch."""
     outcome, deployment = await read_and_check(d, rt, mitigation=d.mitigation)
     if isinstance(outcome, Refusal):

@@ -8,8 +8,6 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
-
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.guards import Refusal
@@ -20,6 +18,7 @@ from tourniquet.shell.actions import After
 from tourniquet.shell.claim import read_and_check
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
+from tourniquet.shell.workload_cache import DeploymentIndex
 
 log = logging.getLogger("tourniquet")
 
@@ -27,7 +26,7 @@ log = logging.getLogger("tourniquet")
 async def follow(
     d: flow.Draft,
     rt: Runtime,
-    deployments: kopf.Index[str, Any],
+    deployments: DeploymentIndex,
     watched: Mapping[str, Any] | None = None,
 ) -> After:
     """`watched` is the Deployment as a watch event just delivered it: as fresh as a GET,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,18 @@ class Kube:
     async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         obj = await self._get("deployments", self._apps.read_namespaced_deployment, name, namespace)
         return None if obj is None else dict(self._json(obj))
+
+    async def list_deployments(self, namespace: str) -> list[dict[str, Any]]:
+        """A fresh (quorum) read of a namespace's Deployments, as raw JSON: the suspect is
+        confirmed against it before it is named."""
+        response = await self._call(
+            "list",
+            "deployments",
+            self._apps.list_namespaced_deployment,
+            namespace,
+            _preload_content=False,
+        )
+        return list(json.loads(response.data).get("items", []))
 
     async def list_replicasets(
         self, namespace: str, label_selector: str | None = None

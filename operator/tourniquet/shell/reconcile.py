@@ -8,31 +8,29 @@ is open, runs the same idempotent `reconcile`, which writes nothing when nothing
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-import kopf
 
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook, runbooks
 from tourniquet.core.suspect import find_suspect
 from tourniquet.observability import metrics
-from tourniquet.shell import claim, follow_rollout, forward_comms, write_postmortem
+from tourniquet.shell import (
+    claim,
+    confirm_suspect,
+    follow_rollout,
+    forward_comms,
+    write_postmortem,
+)
 from tourniquet.shell.actions import After
+from tourniquet.shell.failures import failure_of
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
+from tourniquet.shell.workload_cache import Indexes
 
 log = logging.getLogger("tourniquet")
-
-
-@dataclass(frozen=True)
-class Indexes:
-    """kopf's in-memory views of Deployments and ReplicaSets, by namespace."""
-
-    deployments: kopf.Index[str, Any]
-    replicasets: kopf.Index[str, Any]
 
 
 async def reconcile(
@@ -42,7 +40,12 @@ async def reconcile(
     watched: Mapping[str, Any] | None = None,
 ) -> None:
     uid = str(body["metadata"]["uid"])
+    # Never judged on a partial view: an Incident that arrives before the caches have
+    # their first lists waits for them.
+    await rt.workloads.synced.wait()
     async with rt.lock(uid):
+        if rt.backoff.holding(uid, time.monotonic()):
+            return  # failing: the resync after its backoff tries again, not every event
         metrics.RECONCILES.inc()
         draft = flow.Draft(body, datetime.now(UTC), rt.settings.timeline_limit)
         _follow_deployment(rt, draft, body)
@@ -54,10 +57,22 @@ async def reconcile(
             await _playbook(rt, draft, indexes, watched)
         except Exception as exc:  # one bad object must never take the operator down
             metrics.RECONCILE_ERRORS.inc()
-            log.exception("reconciling %s/%s failed", draft.namespace, draft.name)
+            failure = failure_of(exc)
+            delay = rt.backoff.failed(uid, time.monotonic())
+            log.warning(
+                "reconciling %s/%s failed (%s); next attempt in %.0fs",
+                draft.namespace,
+                draft.name,
+                failure.describe(),
+                delay,
+                exc_info=rt.backoff.failures(uid) == 1,
+            )
             failed = flow.Draft(body, datetime.now(UTC), rt.settings.timeline_limit)
-            flow.failed_reconcile(failed, f"{type(exc).__name__}: {exc}")
+            # Stable words: the same failure leaves the same condition, so it writes once.
+            flow.failed_reconcile(failed, failure.describe())
             await commit(failed, rt, indexes.deployments)
+        else:
+            rt.backoff.succeeded(uid)
 
 
 def _follow_deployment(rt: Runtime, d: flow.Draft, body: Mapping[str, Any]) -> None:
@@ -78,7 +93,7 @@ async def _playbook(
     rule = playbook.apply_policy(d, policy)
     playbook.observe_roles(d)
     playbook.acknowledge(d, rule)
-    await forward_comms.forward_updates(d, rt, policy, rule)
+    forward_comms.stage_updates(d, policy, rule)  # sent once written, never inline
     playbook.track_comms(d, policy, rule)
     if flow.suspect_may_change(d):
         selector = (d.spec.get("scope") or {}).get("selector")
@@ -87,6 +102,8 @@ async def _playbook(
             indexes.replicasets.get(d.namespace, []),
             selector,
         )
+        if flow.names_new_suspect(d, found) or flow.suspect_never_judged(d):
+            found = await confirm_suspect.confirmed_suspect(rt, d.namespace, selector, found)
         flow.identify_suspect(d, found)
     playbook.track_checklist(d, policy)
     if flow.second_approval(d):

@@ -13,17 +13,15 @@ import aiohttp
 import kopf
 
 from tourniquet.api.names import FINALIZER, GROUP, INCIDENTS, RUNBOOKS, VERSION
+from tourniquet.api.vocabulary import Phase
 from tourniquet.core import lifecycle
-from tourniquet.core.projections import DeploymentView, ReplicaSetView
-from tourniquet.core.projections import deployment_view as project_deployment
-from tourniquet.core.projections import replicaset_view as project_replicaset
 from tourniquet.observability.metrics import INCIDENT_STATE, MetricsServer
 from tourniquet.shell import alert_intake, reconcile, runbook_status
 from tourniquet.shell.kube import Kube, load_config
 from tourniquet.shell.policy_watch import PolicyWatch
-from tourniquet.shell.reconcile import Indexes
 from tourniquet.shell.runtime import Probes, Runtime
 from tourniquet.shell.settings import Settings
+from tourniquet.shell.workload_cache import WorkloadCache
 
 log = logging.getLogger("tourniquet")
 
@@ -39,12 +37,16 @@ def _needs_resync(body: kopf.Body, status: kopf.Status, **_: Any) -> bool:
 
 
 def _needs_followup(body: kopf.Body, status: kopf.Status, **_: Any) -> bool:
-    """Resolved incidents still owe a postmortem and its action items: checked slowly."""
-    return _is_live(body) and bool(status.get("resolvedAt")) and not _needs_resync(body, status)
-
-
-def _indexes(kwargs: Mapping[str, Any]) -> Indexes:
-    return Indexes(kwargs["deployments_by_namespace"], kwargs["replicasets_by_namespace"])
+    """Resolved incidents still owe a postmortem and its action items: checked slowly.
+    A Closed one owes nothing: no timer matches it, so kopf stops its timers and releases
+    its finalizer (a timer is what makes kopf put one on), and deleting its namespace or
+    the CRD never waits for an operator that may be gone."""
+    return (
+        _is_live(body)
+        and bool(status.get("resolvedAt"))
+        and status.get("phase") != Phase.CLOSED
+        and not _needs_resync(body, status)
+    )
 
 
 class Operator:
@@ -72,24 +74,10 @@ class Operator:
         on.startup(registry=registry)(self._start)
         on.cleanup(registry=registry)(self._stop)
 
-        # In-memory views of Deployments and ReplicaSets, by namespace: small
-        # projections, so finding a suspect costs no API request and little memory.
-        @kopf.index("apps", "v1", "deployments", id="deployments_by_namespace", registry=registry)
-        def deployments_by_namespace(
-            *, body: kopf.Body, namespace: str | None, **_: Any
-        ) -> dict[str | None, DeploymentView]:
-            return {namespace: project_deployment(body)}
-
-        @kopf.index("apps", "v1", "replicasets", id="replicasets_by_namespace", registry=registry)
-        def replicasets_by_namespace(
-            *, body: kopf.Body, namespace: str | None, **_: Any
-        ) -> dict[str | None, ReplicaSetView]:
-            return {namespace: project_replicaset(body)}
-
         # One reconcile, registered three ways: on every event, on a short resync while
         # the incident is open, and on a slow follow-up while its postmortem is owed.
-        async def incident(body: kopf.Body, **kwargs: Any) -> None:
-            await reconcile.reconcile(self.runtime, body, _indexes(kwargs))
+        async def incident(body: kopf.Body, **_: Any) -> None:
+            await reconcile.reconcile(self.runtime, body, self.runtime.indexes)
 
         resource = (GROUP, VERSION, INCIDENTS)
         on.event(*resource, id="incident-event", when=_is_live, registry=registry)(incident)
@@ -112,15 +100,6 @@ class Operator:
         def incident_deleted(uid: str, **_: Any) -> None:
             INCIDENT_STATE.set(uid, None)
             self.runtime.forget(uid)
-
-        @on.event("apps", "v1", "deployments", id="deployment_changed", registry=registry)
-        async def deployment_changed(
-            *, namespace: str | None, name: str, body: kopf.Body, **kwargs: Any
-        ) -> None:
-            """An undo's rollout is followed as it progresses, not only on the resync."""
-            followed = self.runtime.followed.get((str(namespace), name))
-            if followed is not None:
-                await reconcile.reconcile(self.runtime, followed, _indexes(kwargs), watched=body)
 
         @on.event(GROUP, VERSION, RUNBOOKS, id="runbook_event", registry=registry)
         async def runbook_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
@@ -151,11 +130,19 @@ class Operator:
         ours = self.settings
         kube = Kube()
         policy = PolicyWatch(ours.policy_configmap, ours.policy_refresh_seconds)
-        rt = Runtime(settings=ours, kube=kube, http=aiohttp.ClientSession(), policy=policy)
+        rt = Runtime(
+            settings=ours,
+            kube=kube,
+            http=aiohttp.ClientSession(),
+            policy=policy,
+            workloads=WorkloadCache(ours.namespaces),
+        )
         self._runtime = rt
+        rt.workloads.on_deployment(self._deployment_changed)
+        await rt.workloads.start()
         await policy.refresh(kube)
         rt.background.append(asyncio.create_task(policy.run(kube)))
-        self._server = MetricsServer(ours.metrics_addr, ready=self.probes.ready.is_set)
+        self._server = MetricsServer(ours.metrics_addr, ready=self._ready)
         await self._server.start()
         log.info("metrics and probes on http://%s/metrics (/healthz, /readyz)", ours.metrics_addr)
         if ours.trust_unverified_approvals:
@@ -164,11 +151,27 @@ class Operator:
             )
         await alert_intake.start(rt)
 
+    def _ready(self) -> bool:
+        """Ready once kopf watches the Incidents and the caches have their first lists."""
+        return self.probes.ready.is_set() and self.runtime.workloads.synced.is_set()
+
+    def _deployment_changed(self, body: Mapping[str, Any]) -> None:
+        """An undo's rollout is followed as it progresses, not only on the resync."""
+        rt = self.runtime
+        metadata = body.get("metadata") or {}
+        followed = rt.followed.get((str(metadata.get("namespace")), str(metadata.get("name"))))
+        if followed is not None:
+            task = asyncio.create_task(reconcile.reconcile(rt, followed, rt.indexes, watched=body))
+            rt.background.append(task)
+            task.add_done_callback(rt.background.remove)
+
     async def _stop(self, **_: Any) -> None:
         rt = self.runtime
+        await rt.workloads.stop()
         for task in rt.background:
             task.cancel()
         await alert_intake.stop(rt)
+        await rt.outbox.close()
         await rt.http.close()
         if self._server is not None:
             await self._server.stop()

@@ -12,11 +12,14 @@ from typing import Any
 import aiohttp
 
 from tourniquet.alerts.receiver import AlertReceiver
+from tourniquet.core.backoff import Backoff
 from tourniquet.core.runbooks import RunbookView
 from tourniquet.observability.metrics import RUNBOOKS as RUNBOOKS_GAUGE
 from tourniquet.shell.kube import Kube
+from tourniquet.shell.outbox import Outbox
 from tourniquet.shell.policy_watch import PolicyWatch
 from tourniquet.shell.settings import Settings
+from tourniquet.shell.workload_cache import Indexes, WorkloadCache
 
 
 class RunbookCache(dict[tuple[str, str], RunbookView]):
@@ -42,6 +45,8 @@ class Runtime:
     kube: Kube
     http: aiohttp.ClientSession
     policy: PolicyWatch
+    #: Deployments and ReplicaSets as small projections, kept by lean watches.
+    workloads: WorkloadCache = field(default_factory=WorkloadCache)
     runbooks: RunbookCache = field(default_factory=RunbookCache)
     #: One lock per Incident (by uid): its reconciles never overlap.
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -51,7 +56,18 @@ class Runtime:
     #: (namespace, Deployment) an in-flight undo waits on -> the latest Incident body.
     followed: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Incidents whose reconcile keeps failing wait this long before the next attempt.
+    backoff: Backoff = field(default_factory=Backoff)
     alert_receiver: AlertReceiver | None = None
+    #: Comms deliveries, sent after the status recording them is written.
+    outbox: Outbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.http, self.kube)
+
+    @property
+    def indexes(self) -> Indexes:
+        return Indexes(self.workloads.deployments, self.workloads.replicasets)
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
@@ -59,6 +75,7 @@ class Runtime:
     def forget(self, uid: str) -> None:
         self.locks.pop(uid, None)
         self.superseded.pop(uid, None)
+        self.backoff.succeeded(uid)
 
 
 @dataclass

@@ -8,16 +8,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
-
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook
 from tourniquet.core.rollback import UndoPlan
 from tourniquet.shell import faults
+from tourniquet.shell.failures import failure_of
 from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
+from tourniquet.shell.workload_cache import DeploymentIndex
 
 log = logging.getLogger("tourniquet")
 
@@ -26,7 +26,7 @@ async def send_undo(
     claimed: Mapping[str, Any],
     plan: UndoPlan,
     rt: Runtime,
-    deployments: kopf.Index[str, Any],
+    deployments: DeploymentIndex,
 ) -> None:
     d = flow.Draft(claimed, datetime.now(UTC), rt.settings.timeline_limit)
     name = str((d.mitigation or {}).get("name"))
@@ -43,15 +43,18 @@ async def send_undo(
     try:
         await rt.kube.json_patch_deployment(d.namespace, name, plan.patch, dry_run=drill)
     except ApiException as exc:
-        if exc.status not in (409, 422):
-            raise
+        failure = failure_of(exc)
+        if failure.retryable:
+            raise  # no answer, or the server's trouble: retried after a backoff
+        # A definite no (400, 403 from an admission policy, 409, 422): the same patch
+        # would get the same answer, so the mitigation ends here, with the API's words.
         current = await rt.kube.get_deployment(d.namespace, name)
         precondition = (d.mitigation or {}).get("preconditionResourceVersion")
         if current is None or current["metadata"]["resourceVersion"] != precondition:
             flow.patch_rejected(d)
         else:
             flow.undo_failed(
-                d, Reason.UNDO_REJECTED, f"the API server rejected the undo: {exc.body}"
+                d, Reason.UNDO_REJECTED, f"the API server rejected the undo: {failure.describe()}"
             )
     else:
         faults.crash_point("after-undo-patch")

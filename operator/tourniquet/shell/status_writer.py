@@ -18,13 +18,12 @@ from tourniquet.observability import metrics
 from tourniquet.observability.metrics import INCIDENT_STATE, IncidentGauges
 from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
+from tourniquet.shell.workload_cache import DeploymentIndex
 
 log = logging.getLogger("tourniquet")
 
 
-async def commit(
-    d: flow.Draft, rt: Runtime, deployments: kopf.Index[str, Any]
-) -> dict[str, Any] | None:
+async def commit(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> dict[str, Any] | None:
     """Write the draft with the resourceVersion it was read at as precondition, then
     post its Events and observe its metrics: only what is written is announced.
     Returns the Incident as written, or None when it changed in the meantime."""
@@ -57,6 +56,9 @@ async def commit(
     superseded = rt.superseded.setdefault(d.uid, [])
     superseded.append(d.resource_version)
     del superseded[:-16]
+    # Written: what it records as forwarded now goes out, apart from this reconcile.
+    rt.outbox.post(d.outgoing)
+    d.outgoing.clear()
     for notice in d.notices:
         kopf.event(
             _target(notice, d, deployments),
@@ -108,7 +110,7 @@ def _gauges(d: flow.Draft) -> IncidentGauges:
     )
 
 
-def _target(notice: flow.Notice, d: flow.Draft, deployments: kopf.Index[str, Any]) -> Any:
+def _target(notice: flow.Notice, d: flow.Draft, deployments: DeploymentIndex) -> Any:
     if notice.deployment is None:
         return d.snapshot()
     namespace = d.namespace

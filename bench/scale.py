@@ -1,0 +1,247 @@
+"""`make bench-scale`: the operator's cost as the cluster grows.
+
+    .venv/bin/python -m bench.scale [--sizes 100,1000,5000] [--revisions 4] [--namespaces 50]
+
+On its own local control plane (TOURNIQUET_CLUSTER_NAME=scale, started with the
+controllers' client QPS limits off so that setup takes minutes, not an hour), it populates
+N Deployments with R revisions each (N*R ReplicaSets) across namespaces, cumulatively for
+each size, and measures for each:
+
+- operator start -> the first Incident's suspect written (the Incident waits in the
+  cluster before the operator starts), and -> /readyz;
+- RSS once synced, and CPU at idle (over 20 s);
+- apply -> suspect and approval -> Deployment patched (medians of a few incidents);
+- the lag under a churn of ~100 Deployment updates per second: apply -> suspect of an
+  incident declared right after its rollout, while the churn runs.
+
+Results: bench/results/scale.json and a table on stdout (the README's sizing table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from devkit import manifests
+from devkit.cluster import local_cluster
+from devkit.identity import operator_cluster
+from devkit.kubectl import Cluster
+from devkit.operator import OperatorProcess
+from devkit.polling import wait_for
+
+from bench import latency_runs
+from bench.latency_runs import RESULTS, Watch, has
+
+CLUSTER_NAME = "scale"
+PREFIX = "tq-scale"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def log(message: str) -> None:
+    print(f"[bench-scale {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def namespaces(count: int) -> list[str]:
+    return [f"{PREFIX}-{i:03d}" for i in range(count)]
+
+
+def populate(cluster: Cluster, total: int, revisions: int, spaces: Sequence[str]) -> None:
+    """Deployments app-0..app-(total-1), spread over `spaces`, each at `revisions`
+    revisions (no replicas: the cost under test is the operator's, not the pods')."""
+    per = max(1, total // len(spaces))
+    started = time.monotonic()
+    for index, namespace in enumerate(spaces):
+        wanted = [f"app-{j}" for j in range(per)]  # the same names as the size grows
+        cluster.kubectl("create", "namespace", namespace, check=False)
+        existing = set(
+            cluster.kubectl(
+                "get", "deployments", "-n", namespace, "-o", "name", check=False
+            ).stdout.split()
+        )
+        new = [name for name in wanted if f"deployment.apps/{name}" not in existing]
+        if not new:
+            continue
+        items = []
+        for name in new:
+            body = manifests.deployment(name, "registry.example/app:1", replicas=0)
+            body["metadata"]["labels"] = {"app": name}
+            items.append(body)
+        cluster.kubectl(
+            "apply", "--server-side", "-n", namespace, "-f", "-",
+            stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+            timeout=600,
+        )  # fmt: skip
+        for revision in range(2, revisions + 1):
+            cluster.kubectl(
+                "set", "image", "deployment", *new, "-n", namespace,
+                f"app=registry.example/app:{revision}", timeout=600,
+            )  # fmt: skip
+        if index % 10 == 9:
+            elapsed = time.monotonic() - started
+            log(f"  {index + 1}/{len(spaces)} namespaces applied ({elapsed:.0f}s)")
+    expected = per * len(spaces) * revisions
+
+    def replicasets() -> int | None:
+        out = cluster.kubectl("get", "replicasets", "-A", "--no-headers", timeout=300).stdout
+        count = len(out.splitlines())
+        log(f"  {count:,}/{expected:,} ReplicaSets")
+        return count if count >= expected else None
+
+    wait_for(replicasets, timeout=3600, interval=10, what=f"{expected} ReplicaSets")
+    log(f"populated {per * len(spaces):,} Deployments in {time.monotonic() - started:.0f}s")
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def idle_cpu_percent(pid: int, seconds: float = 20) -> float:
+    before, started = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)  # a measurement window, not a wait for something to happen
+    return 100 * (cpu_seconds(pid) - before) / (time.monotonic() - started)
+
+
+class Churn:
+    """~rate Deployment updates per second (an annotation bumped round-robin), from a few
+    threads, for as long as it runs."""
+
+    def __init__(self, cluster: Cluster, spaces: Sequence[str], per: int, rate: float) -> None:
+        self.cluster, self.spaces, self.per, self.rate = cluster, spaces, per, rate
+        self.stop_event = threading.Event()
+        self.sent = 0
+        self.threads = [
+            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(8)
+        ]
+
+    def _run(self, worker: int) -> None:
+        interval = 8 / self.rate
+        i = worker
+        while not self.stop_event.is_set():
+            namespace = self.spaces[i % len(self.spaces)]
+            name = f"app-{(i // len(self.spaces)) % self.per}"
+            began = time.monotonic()
+            self.cluster.kubectl(
+                "annotate", "deployment", name, "-n", namespace, f"tq.bench/churn={i}",
+                "--overwrite", check=False,
+            )  # fmt: skip
+            self.sent += 1
+            i += 8
+            self.stop_event.wait(max(0.0, interval - (time.monotonic() - began)))
+
+    def __enter__(self) -> Churn:
+        self.started = time.monotonic()
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join()
+
+    @property
+    def achieved(self) -> float:
+        return self.sent / (time.monotonic() - self.started)
+
+
+def measure(cluster: Cluster, size: int, spaces: Sequence[str], runs: int) -> dict[str, Any]:
+    latency_runs.setup(cluster)  # the latency namespace, its commander, the policy
+    namespace = latency_runs.NAMESPACE
+    incidents = Watch(cluster, f"incidents.{manifests.GROUP}", namespace).start()
+    deployments = Watch(cluster, "deployments.apps", namespace).start()
+    # The first Incident waits in the cluster before the operator starts.
+    cluster.apply(manifests.deployment("first", "registry.example/first:1", namespace=namespace))
+    cluster.apply(manifests.deployment("first", "registry.example/first:2", namespace=namespace))
+    cluster.apply(latency_runs.bench_incident("first", "first"))
+    identity = operator_cluster(cluster, RESULTS / "scale-operator.kubeconfig")
+    log_path = RESULTS / f"scale-operator-{size}.log"
+    operator = OperatorProcess(identity, "", log_path, tuning=()).start(wait=False)
+    out: dict[str, Any] = {"deployments": size}
+    try:
+        first = incidents.wait(has("first", "suspect"), since=0, timeout=900, what="first suspect")
+        out["start_to_first_suspect_s"] = first.at - operator.started_at
+        wait_for(lambda: operator.ready(), timeout=900, what="/readyz")
+        out["start_to_ready_s"] = time.monotonic() - operator.started_at
+        out["rss_mib"] = rss_mib(operator.pid)
+        out["idle_cpu_percent"] = idle_cpu_percent(operator.pid)
+        samples = [
+            latency_runs.one_run(i, cluster, operator, incidents, deployments)
+            for i in range(1, runs + 1)
+        ]
+        out["apply_to_suspect_ms"] = 1000 * statistics.median(r.apply_to_suspect for r in samples)
+        out["approve_to_patch_ms"] = 1000 * statistics.median(r.approve_to_undo for r in samples)
+        per = max(1, size // len(spaces))
+        with Churn(cluster, spaces, per, rate=100) as churn:
+            under = [
+                latency_runs.one_run(100 + i, cluster, operator, incidents, deployments)
+                for i in range(1, runs + 1)
+            ]
+            out["churn_updates_per_s"] = churn.achieved
+        lags = [r.apply_to_suspect * 1000 for r in under]
+        out["churn_apply_to_suspect_ms"] = lags
+        out["rss_mib_after"] = rss_mib(operator.pid)
+    finally:
+        latency_runs.teardown(cluster, operator, [incidents, deployments])
+    return out
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    head = (
+        "| Deployments | ReplicaSets | start → first suspect | start → ready | RSS | idle CPU |"
+        " apply → suspect | approval → patch | under churn (apply → suspect) |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
+    )
+    lines = [
+        f"| {r['deployments']:,} | {r['replicasets']:,} | {r['start_to_first_suspect_s']:.1f} s |"
+        f" {r['start_to_ready_s']:.1f} s | {r['rss_mib']:.0f} MiB | {r['idle_cpu_percent']:.1f} % |"
+        f" {r['apply_to_suspect_ms']:.0f} ms | {r['approve_to_patch_ms']:.0f} ms |"
+        f" {', '.join(f'{v:.0f}' for v in r['churn_apply_to_suspect_ms'])} ms"
+        f" at {r['churn_updates_per_s']:.0f}/s |"
+        for r in rows
+    ]
+    return head + "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,1000,5000")
+    parser.add_argument("--revisions", type=int, default=4)
+    parser.add_argument("--namespaces", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOURNIQUET_CLUSTER_NAME", CLUSTER_NAME)
+    os.environ.setdefault("TOURNIQUET_SCALE", "1")  # hack/cluster.sh: no client QPS limits
+    cluster = local_cluster()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        spaces = namespaces(min(args.namespaces, size))
+        log(f"== {size:,} Deployments x {args.revisions} revisions in {len(spaces)} namespaces")
+        populate(cluster, size, args.revisions, spaces)
+        row = measure(cluster, size, spaces, args.runs)
+        row["replicasets"] = size * args.revisions
+        rows.append(row)
+        log(json.dumps(row))
+        (RESULTS / "scale.json").write_text(json.dumps(rows, indent=2) + "\n")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
