@@ -113,6 +113,7 @@ class Reason(StrEnum):
     POSTMORTEM_COMPLETE = "PostmortemComplete"
     POSTMORTEM_DRAFTED = "PostmortemDrafted"
     POSTMORTEM_INCOMPLETE = "PostmortemIncomplete"
+    POSTMORTEM_NOT_WRITTEN = "PostmortemNotWritten"
     POSTMORTEM_OVERDUE = "PostmortemOverdue"
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     READY = "Ready"

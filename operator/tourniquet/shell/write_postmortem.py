@@ -8,6 +8,8 @@ from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import postmortem
 from tourniquet.core.clock import format_time
+from tourniquet.shell.failures import failure_of
+from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import archived_timeline
 
@@ -26,7 +28,24 @@ async def write_postmortem(d: flow.Draft, rt: Runtime) -> None:
     if old.get("digest") == digest:
         state.update(digest=digest, renderedAt=old.get("renderedAt"))
         return
-    await rt.kube.apply_configmap(d.namespace, postmortem.configmap(d.snapshot(), markdown))
+    try:
+        await rt.kube.apply_configmap(d.namespace, postmortem.configmap(d.snapshot(), markdown))
+    except ApiException as exc:
+        failure = failure_of(exc)
+        if failure.retryable:
+            raise
+        # A definite no: somebody else's (or an immutable) ConfigMap holds the name, or
+        # the confinement policy refuses it. Said once; tried again only when the content
+        # changes, never on every pass.
+        d.record(
+            Reason.POSTMORTEM_NOT_WRITTEN,
+            f"the postmortem draft could not be written to configmap/{state['configMap']}: "
+            f"{failure.describe()}; delete or rename that ConfigMap and the draft follows",
+            event=Reason.POSTMORTEM_NOT_WRITTEN,
+            warning=True,
+        )
+        state.update(digest=digest, renderedAt=old.get("renderedAt"))
+        return
     if not old.get("digest"):
         d.record(
             Reason.POSTMORTEM_DRAFTED,
