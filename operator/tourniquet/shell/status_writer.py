@@ -12,7 +12,7 @@ import kopf
 from tourniquet.api.names import TIMELINE_ARCHIVE
 from tourniquet.api.vocabulary import OPEN_PHASES, ConditionType, Reason
 from tourniquet.core import lifecycle as flow
-from tourniquet.core import playbook
+from tourniquet.core import playbook, record
 from tourniquet.core.conditions import get_condition
 from tourniquet.observability import metrics
 from tourniquet.observability.metrics import INCIDENT_STATE, IncidentGauges
@@ -72,23 +72,18 @@ async def commit(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> di
 
 
 def archived_timeline(d: flow.Draft) -> list[dict[str, Any]]:
-    raw = (d.metadata.get("annotations") or {}).get(TIMELINE_ARCHIVE)
-    try:
-        entries = json.loads(raw) if raw else []
-    except ValueError:
-        return []
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return list(record.parse_archive((d.metadata.get("annotations") or {}).get(TIMELINE_ARCHIVE)))
 
 
 async def _archive_timeline(d: flow.Draft, rt: Runtime) -> bool:
     """Entries spilled out of the bounded status.timeline go to an annotation first, so
-    the postmortem still has the complete timeline. True when the annotation changed."""
+    the postmortem still has the timeline; bounded (core/record.py), so the Incident is
+    never wedged by its own record. True when the annotation changed."""
     archive = archived_timeline(d)
-    seen = {(e.get("at"), e.get("kind"), e.get("message")) for e in archive}
-    new = [e for e in d.archived if (e.get("at"), e.get("kind"), e.get("message")) not in seen]
-    if not new:
+    merged = record.merge_archive(archive, d.archived)
+    if merged == archive:
         return False
-    archived = json.dumps(archive + new, separators=(",", ":"))
+    archived = json.dumps(merged, separators=(",", ":"))
     await rt.kube.patch_incident(
         d.namespace, d.name, {"metadata": {"annotations": {TIMELINE_ARCHIVE: archived}}}
     )
