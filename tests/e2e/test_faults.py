@@ -159,6 +159,7 @@ def test_denied_undo_and_foreign_postmortem_end_in_a_record_not_a_loop(
                 what="the observation window",
             )
             count = writes(watch, "api-errors", since)
+            print(f"\nIncident writes in {WINDOW_S}s after the failures: {count}")
             assert count <= MAX_WRITES, f"{count} Incident writes in {WINDOW_S}s: a hot loop"
             final = get_incident(cluster, namespace)
             reasons = [c.get("reason") for c in status(final).get("conditions") or []]
