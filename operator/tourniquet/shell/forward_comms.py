@@ -13,8 +13,10 @@ from tourniquet.shell.outbox import Delivery
 
 
 def stage_updates(d: flow.Draft, policy: SeverityPolicy, rule: SeverityRule) -> None:
-    """Comms updates go to every webhook the policy names for this severity, at least
-    once; nothing here waits on a webhook."""
+    """Comms updates go to every webhook the policy names for this severity; nothing here
+    waits on a webhook. Sent once the status recording them is written: an operator
+    killed between that write and the delivery does not send them again (the outbox is
+    in memory), which is the price of never sending a batch twice."""
     pending = playbook.new_updates(d)
     if not pending:
         return
