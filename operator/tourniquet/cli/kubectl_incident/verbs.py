@@ -149,7 +149,10 @@ def approve(k: Kubectl, c: Console, inv: Invocation) -> int:
             c.out.write("\n")  # the answer came from a pipe: end the prompt's line
         if answer.strip().lower() not in ("y", "yes"):
             raise Refused("not approved: nothing was written (--yes skips this question)")
-    return _send(k, c, inv, view.name, patch)
+    sent = _send(k, c, inv, view.name, patch)
+    if not inv.option("dry_run") or inv.option("dry_run") == "none":
+        c.out.write(f"follow the undo: {view.command('status', '-w')}\n")
+    return sent
 
 
 def ack(k: Kubectl, c: Console, inv: Invocation) -> int:
