@@ -61,7 +61,7 @@ test-unit: venv ## Unit tests only (pure, no cluster).
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv lint promstack toolchain ## Lint, unit tests and e2e tests on the local control plane (built on first use).
+test: venv lint promstack toolchain image ## Lint, unit tests and e2e tests on the local control plane (built on first use).
 	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
 
 .PHONY: promstack
@@ -79,6 +79,26 @@ bench: venv ## Benchmarks with goals: suspect search over large indexes, inciden
 .PHONY: bench-scale
 bench-scale: venv toolchain ## Cost as the cluster grows: 100/1,000/5,000 Deployments on a separate local cluster "scale" (SCALE_ARGS="--sizes 100,1000").
 	$(PY) -m bench.scale $(SCALE_ARGS)
+
+##@ Image
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_ARCHIVE := dist/tourniquet-$(VERSION).oci.tar
+# What goes into the image: rebuilt only when one of these changes.
+IMAGE_INPUTS := Dockerfile requirements.lock requirements-dev.lock pyproject.toml README.md \
+  hack/build-image.sh hack/image_config.py \
+  $(shell find operator -type f -not -path '*/__pycache__/*' -not -name '*.pyc')
+
+$(IMAGE_ARCHIVE): $(IMAGE_INPUTS) | $(VENV)/.installed
+	hack/install-image-tools.sh
+	PY=$(PY) hack/build-image.sh
+
+.PHONY: image
+image: venv $(IMAGE_ARCHIVE) ## Build the operator image without Docker (mmdebstrap, buildah): dist/tourniquet-<version>.oci.tar.
+
+.PHONY: image-test
+image-test: image toolchain ## Smoke-test the built image: its entrypoint as UID 65532, read-only root, on the local control plane.
+	$(VENV)/bin/pytest tests/e2e/test_image.py -q $(PYTEST_ARGS)
 
 ##@ Local control plane
 
