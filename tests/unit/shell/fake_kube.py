@@ -74,7 +74,7 @@ class _Script:
     name: str | None
     status: int = 0
     message: str = ""
-    hook: Callable[[], None] | None = None
+    hook: Callable[[], object] | None = None
 
 
 @dataclass
@@ -253,7 +253,7 @@ class FakeKube:
             self._pending.failures.append(_Script(verb, resource, name, status))
 
     def before(
-        self, verb: str, resource: str, hook: Callable[[], None], *, name: str | None = None
+        self, verb: str, resource: str, hook: Callable[[], object], *, name: str | None = None
     ) -> None:
         """Run `hook` once, just before the next matching call is answered."""
         self._pending.hooks.append(_Script(verb, resource, name, hook=hook))

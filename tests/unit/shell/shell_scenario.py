@@ -77,11 +77,14 @@ class Scenario:
         self.settings = settings or Settings()
         self.kube = FakeKube()
         self.kopf_events: list[Event] = []
+        #: The objects kopf.event was handed, as given.
+        self.kopf_targets: list[Body] = []
         monkeypatch.setattr(kopf, "event", self._kopf_event)
         for variable in ("TOURNIQUET_CRASH_AT", "TOURNIQUET_HOLD_AT", "TOURNIQUET_HOLD_FILE"):
             monkeypatch.delenv(variable, raising=False)
         self.now = datetime.now(UTC).replace(microsecond=0)
-        #: No waiting between failed reconciles unless a test asks for it.
+        #: No waiting between failed reconciles unless a test asks for it (each restart
+        #: starts a fresh one with these settings).
         self.backoff = Backoff(base=0.0, cap=0.0)
         self.rt = self.restart()
 
@@ -94,7 +97,7 @@ class Scenario:
             kube=cast(Kube, self.kube),
             http=cast(Any, object()),
             policy=PolicyWatch("", 10),
-            backoff=self.backoff,
+            backoff=Backoff(base=self.backoff.base, cap=self.backoff.cap),
         )
         return self.rt
 
@@ -220,6 +223,7 @@ class Scenario:
         self.kube.calls.clear()
         self.kube.events.clear()
         self.kopf_events.clear()
+        self.kopf_targets.clear()
         return approved
 
     def claimed(self) -> Body:
@@ -240,6 +244,7 @@ class Scenario:
 
     def _kopf_event(self, objs: Any, *, type: str, reason: str, message: str = "") -> None:
         for obj in objs if isinstance(objs, list) else [objs]:
+            self.kopf_targets.append(dict(obj))
             meta = obj.get("metadata") or {}
             self.kopf_events.append(
                 Event(
