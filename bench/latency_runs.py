@@ -216,10 +216,12 @@ def has(name: str, *path: str, equals: Any = None) -> Any:
     (or equals `equals`)."""
 
     def predicate(e: Event) -> bool:
+        if e.name != name:  # also skips a watch's ERROR events (a Status, not an Incident)
+            return False
         value: Any = e.obj.get("status", {})
         for key in path:
-            value = (value or {}).get(key)
-        return e.name == name and (value == equals if equals is not None else bool(value))
+            value = value.get(key) if isinstance(value, dict) else None
+        return value == equals if equals is not None else bool(value)
 
     return predicate
 

@@ -8,6 +8,7 @@ failure in CI (CI=true), where an e2e test never silently skips.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -134,3 +135,30 @@ def approval_policy_enforced(cluster: Cluster, policy: str = APPROVAL_POLICY) ->
         and "Deny" in (b.get("spec", {}).get("validationActions") or [])
         for b in bindings
     )
+
+
+SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields")
+
+
+@contextlib.contextmanager
+def bindings_removed(cluster: Cluster, *names: str) -> Iterator[None]:
+    """These ValidatingAdmissionPolicyBindings removed for a while, restored afterwards
+    (a test without the approval policy; a chart release whose own policies name its own
+    ServiceAccount, next to `make install`'s policies that name another)."""
+    saved = [cluster.get("validatingadmissionpolicybinding", name) for name in names]
+    for name in names:
+        cluster.kubectl("delete", "validatingadmissionpolicybinding", name)
+    try:
+        yield
+    finally:
+        for binding in saved:
+            for key in (
+                "resourceVersion",
+                "uid",
+                "creationTimestamp",
+                "generation",
+                "managedFields",
+            ):
+                binding["metadata"].pop(key, None)
+            binding.pop("status", None)
+            cluster.apply(binding)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from devkit.cluster import bindings_removed
 from devkit.incidents import (
     BAD,
     GOOD,
@@ -373,13 +374,8 @@ def test_approvals_are_refused_without_the_admission_policy(
 @pytest.fixture
 def without_policy_binding(cluster: Cluster) -> Any:
     """The approval policy's binding removed for one test, restored afterwards."""
-    binding = cluster.get("validatingadmissionpolicybinding", "tourniquet-incident-approval")
-    cluster.kubectl("delete", "validatingadmissionpolicybinding", "tourniquet-incident-approval")
-    yield
-    for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
-        binding["metadata"].pop(key, None)
-    binding.pop("status", None)
-    cluster.apply(binding)
+    with bindings_removed(cluster, "tourniquet-incident-approval"):
+        yield
 
 
 def test_an_incident_never_undoes_twice(

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
-from devkit.cluster import unavailable
+from devkit.cluster import bindings_removed, unavailable
 from devkit.incidents import (
     approve,
     declare,
@@ -46,6 +46,8 @@ from devkit.polling import wait_for
 
 from conftest import add_diagnostic
 from tourniquet.api import manifests
+from tourniquet.api.names import APPROVAL_POLICY_NAME, CONFINEMENT_POLICY_NAME
+from tourniquet.api.policies import approval_policy
 
 CHART = REPO / "charts/tourniquet"
 RESTRICTED = {
@@ -172,6 +174,15 @@ class Release:
             "get", "secret", "-A", "-l", f"owner=helm,name={self.name}", "-o", "name"
         ).stdout
         return (out + helm_state).strip()
+
+
+@pytest.fixture
+def only_the_charts_policies(tourniquet_installed: Cluster) -> Iterator[None]:
+    """`make install`'s policies name tourniquet-system/tourniquet as the operator, and a
+    chart release's name its own ServiceAccount: one install at a time, as on a real
+    cluster, so the session's bindings step aside while a release runs the flow."""
+    with bindings_removed(tourniquet_installed, APPROVAL_POLICY_NAME, CONFINEMENT_POLICY_NAME):
+        yield
 
 
 @pytest.fixture
@@ -307,12 +318,19 @@ def test_rendered_chart_is_admitted_under_pod_security_restricted(
             args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
             assert f"--namespace={namespace}" in args and "--all-namespaces" not in args
             assert ("Role", namespace) in kinds and ("RoleBinding", namespace) in kinds
-            binding = find(docs, "ValidatingAdmissionPolicyBinding")
-            assert binding["spec"]["matchResources"]["namespaceSelector"] == {
-                "matchExpressions": [
-                    {"key": "kubernetes.io/metadata.name", "operator": "In", "values": [namespace]}
-                ]
-            }
+            for policy in ("incident-approval", "operator-confinement"):
+                binding = find(
+                    docs, "ValidatingAdmissionPolicyBinding", f"dryrun-tourniquet-{policy}"
+                )
+                assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+                    "matchExpressions": [
+                        {
+                            "key": "kubernetes.io/metadata.name",
+                            "operator": "In",
+                            "values": [namespace],
+                        }
+                    ]
+                }
             operator_role = find(docs, "ClusterRole", "dryrun-tourniquet")
             resources = {r for rule in operator_role["rules"] for r in rule["resources"]}
             assert not resources & {"deployments", "incidents", "events"}, resources
@@ -377,6 +395,7 @@ def test_helm_install_then_uninstall_leaves_only_the_crds(
         f"clusterrolebinding.rbac.authorization.k8s.io/{release.fullname}",
         f"validatingadmissionpolicy.admissionregistration.k8s.io/{release.fullname}-incident-approval",
         f"validatingadmissionpolicybinding.admissionregistration.k8s.io/{release.fullname}-incident-approval",
+        f"validatingadmissionpolicy.admissionregistration.k8s.io/{release.fullname}-operator-confinement",
         f"secret/sh.helm.release.v1.{release.name}.v1",
     ):
         assert expected in installed.splitlines(), f"{expected} not installed:\n{installed}"
@@ -401,6 +420,7 @@ def test_helm_install_then_uninstall_leaves_only_the_crds(
 
 
 def test_chart_service_account_runs_the_core_flow_and_nothing_more(
+    only_the_charts_policies: None,
     install: Callable[..., Release],
     namespace: str,
     tmp_path: Path,
@@ -490,6 +510,7 @@ def test_chart_service_account_runs_the_core_flow_and_nothing_more(
 
 
 def test_chart_configuration_is_read_by_name_and_alerts_declare_incidents(
+    only_the_charts_policies: None,
     install: Callable[..., Release],
     namespace: str,
     tmp_path: Path,
@@ -778,20 +799,22 @@ def test_kustomize_config_renders_what_the_chart_renders(helm: Helm) -> None:
 
 
 def test_chart_policy_is_the_generated_policy(cluster: Cluster, helm: Helm, tmp_path: Path) -> None:
-    """The chart installs config/policy's ValidatingAdmissionPolicy, with its approvers
-    group from the values."""
-    generated = yaml.safe_load_all((REPO / manifests.POLICY_PATH).read_text())
-    policy, binding = (doc for doc in generated if doc)
+    """The chart installs config/policy's two ValidatingAdmissionPolicies, with the
+    approvers group from the values and the release's ServiceAccount as the operator."""
     rendered = helm.template("tourniquet", "tourniquet-system")
-    assert find(rendered, "ValidatingAdmissionPolicy")["spec"] == policy["spec"]
-    assert find(rendered, "ValidatingAdmissionPolicyBinding")["spec"] == binding["spec"]
+    for path in (manifests.POLICY_PATH, manifests.CONFINEMENT_PATH):
+        generated = yaml.safe_load_all((REPO / path).read_text())
+        policy, binding = (doc for doc in generated if doc)
+        name = policy["metadata"]["name"]
+        assert find(rendered, "ValidatingAdmissionPolicy", name)["spec"] == policy["spec"]
+        assert find(rendered, "ValidatingAdmissionPolicyBinding", name)["spec"] == binding["spec"]
 
     group = 'on-call "primary" \\ <sre>'
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump({"approvalPolicy": {"approversGroup": group}}))
     custom = helm.template("tq", "ops", "--values", str(values))
-    custom_policy = find(custom, "ValidatingAdmissionPolicy")
-    expected = manifests.approval_policy(group)[0]["spec"]
+    custom_policy = find(custom, "ValidatingAdmissionPolicy", "tq-tourniquet-incident-approval")
+    expected = approval_policy(group, "system:serviceaccount:ops:tq-tourniquet")[0]["spec"]
     assert cel_strings_decoded(custom_policy["spec"]) == cel_strings_decoded(expected)
     # The API server compiles it (CEL type-checks at creation).
     cluster.kubectl("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(custom_policy))

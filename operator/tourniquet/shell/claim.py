@@ -62,9 +62,7 @@ async def read_and_check(
     replicasets = (
         await kube.list_replicasets(d.namespace, selector_string(deployment)) if deployment else []
     )
-    verified = (
-        await kube.approval_policy_enforced(settings.approval_policy) if d.approval else False
-    )
+    verified = await rt.approval_policy.is_enforced(kube) if d.approval else False
     outcome = check_undo(
         UndoRequest(
             approval=d.approval,

@@ -47,10 +47,12 @@ class Kube:
         API_REQUESTS.labels(verb=verb, resource=resource).inc()
         return await asyncio.to_thread(fn, *args, _request_timeout=30, **kwargs)
 
-    async def _get(self, resource: str, fn: Callable[..., Any], *args: Any) -> Any | None:
+    async def _get(
+        self, resource: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any | None:
         """A GET where "not found" is an answer (None), not an error."""
         try:
-            return await self._call("get", resource, fn, *args)
+            return await self._call("get", resource, fn, *args, **kwargs)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -84,8 +86,15 @@ class Kube:
         )
 
     async def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        obj = await self._get("deployments", self._apps.read_namespaced_deployment, name, namespace)
-        return None if obj is None else dict(self._json(obj))
+        # Raw JSON: the client's model classes cost milliseconds per object on the undo's path.
+        response = await self._get(
+            "deployments",
+            self._apps.read_namespaced_deployment,
+            name,
+            namespace,
+            _preload_content=False,
+        )
+        return None if response is None else dict(json.loads(response.data))
 
     async def list_deployments(self, namespace: str) -> list[dict[str, Any]]:
         """A fresh (quorum) read of a namespace's Deployments, as raw JSON: the suspect is
@@ -104,10 +113,15 @@ class Kube:
     ) -> list[dict[str, Any]]:
         """kubectl lists a Deployment's ReplicaSets by its selector, and so do we."""
         extra = {"label_selector": label_selector} if label_selector else {}
-        obj = await self._call(
-            "list", "replicasets", self._apps.list_namespaced_replica_set, namespace, **extra
+        response = await self._call(
+            "list",
+            "replicasets",
+            self._apps.list_namespaced_replica_set,
+            namespace,
+            _preload_content=False,
+            **extra,
         )
-        return list(self._json(obj).get("items", []))
+        return list(json.loads(response.data).get("items", []))
 
     async def json_patch_deployment(
         self, namespace: str, name: str, patch: list[dict[str, Any]], *, dry_run: bool = False

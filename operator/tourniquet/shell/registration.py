@@ -18,6 +18,7 @@ from tourniquet.core import lifecycle
 from tourniquet.observability.metrics import INCIDENT_STATE, MetricsServer
 from tourniquet.shell import alert_intake, reconcile, runbook_status
 from tourniquet.shell.kube import Kube, load_config
+from tourniquet.shell.policy_presence import PolicyPresence
 from tourniquet.shell.policy_watch import PolicyWatch
 from tourniquet.shell.runtime import Probes, Runtime
 from tourniquet.shell.settings import Settings
@@ -136,12 +137,14 @@ class Operator:
             http=aiohttp.ClientSession(),
             policy=policy,
             workloads=WorkloadCache(ours.namespaces),
+            approval_policy=PolicyPresence(ours.approval_policy),
         )
         self._runtime = rt
         rt.workloads.on_deployment(self._deployment_changed)
         await rt.workloads.start()
         await policy.refresh(kube)
         rt.background.append(asyncio.create_task(policy.run(kube)))
+        rt.background.append(asyncio.create_task(rt.approval_policy.run(kube)))
         self._server = MetricsServer(ours.metrics_addr, ready=self._ready)
         await self._server.start()
         log.info("metrics and probes on http://%s/metrics (/healthz, /readyz)", ours.metrics_addr)

@@ -17,6 +17,7 @@ from tourniquet.core.runbooks import RunbookView
 from tourniquet.observability.metrics import RUNBOOKS as RUNBOOKS_GAUGE
 from tourniquet.shell.kube import Kube
 from tourniquet.shell.outbox import Outbox
+from tourniquet.shell.policy_presence import PolicyPresence
 from tourniquet.shell.policy_watch import PolicyWatch
 from tourniquet.shell.settings import Settings
 from tourniquet.shell.workload_cache import Indexes, WorkloadCache
@@ -45,6 +46,8 @@ class Runtime:
     kube: Kube
     http: aiohttp.ClientSession
     policy: PolicyWatch
+    #: Whether the approval policy is installed and bound with Deny (checked in the back).
+    approval_policy: PolicyPresence = field(default_factory=lambda: PolicyPresence(""))
     #: Deployments and ReplicaSets as small projections, kept by lean watches.
     workloads: WorkloadCache = field(default_factory=WorkloadCache)
     runbooks: RunbookCache = field(default_factory=RunbookCache)
