@@ -161,3 +161,17 @@ def test_a_lost_result_write_is_recovered_without_a_second_patch(scenario: Scena
     scenario.reconcile()
     assert len(scenario.kube.calls_to("patch", DEPLOYMENTS)) == 1
     assert scenario.mitigation()["patchedAt"]
+
+
+def test_a_deployment_deleted_before_the_patch_is_refused(scenario: Scenario) -> None:
+    scenario.ready_for_undo()
+    scenario.kube.before(
+        "patch", DEPLOYMENTS, lambda: scenario.kube.delete(DEPLOYMENTS, "production", "api")
+    )
+
+    scenario.reconcile()
+
+    assert [c.status for c in scenario.kube.calls_to("patch", DEPLOYMENTS)] == [404]
+    mitigation = scenario.mitigation()
+    assert (mitigation["result"], mitigation["reason"]) == ("Refused", "TargetChanged")
+    assert scenario.kube.get(DEPLOYMENTS, "production", "api") is None  # not recreated

@@ -4,7 +4,9 @@ was written."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from factories import NAMESPACE
@@ -14,8 +16,11 @@ from shell_scenario import INCIDENT, INCIDENT_STATUS, Scenario, rollbacks, run
 from tourniquet.api.names import INCIDENTS, TIMELINE_ARCHIVE
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.guards import Refusal
+from tourniquet.core.severity_policy import NotificationTarget
+from tourniquet.notifications import delivery
 from tourniquet.shell import reconcile
 from tourniquet.shell.kube import ApiException
+from tourniquet.shell.outbox import Delivery
 from tourniquet.shell.status_writer import commit
 
 REFUSAL = Refusal("NoPreviousRevision", "Deployment api has no revision before 3 to return to.")
@@ -167,3 +172,36 @@ def test_a_spilled_timeline_is_archived_before_the_status_is_written(
         ("patch", INCIDENT_STATUS),
     ]
     assert len(scenario.status()["timeline"]) <= 10
+
+
+def record_deliveries(monkeypatch: pytest.MonkeyPatch) -> list[Mapping[str, Any]]:
+    sent: list[Mapping[str, Any]] = []
+
+    async def deliver(
+        session: object, target: NotificationTarget, payload: Mapping[str, Any], **_: object
+    ) -> delivery.DeliveryResult:
+        sent.append(payload)
+        return delivery.DeliveryResult(ok=True, status=200, error=None, attempts=1)
+
+    monkeypatch.setattr(delivery, "deliver", deliver)
+    return sent
+
+
+@pytest.mark.parametrize(("answer", "delivered"), [(None, 1), (409, 0), (404, 0)])
+def test_comms_go_out_only_once_their_status_is_written(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch, answer: int | None, delivered: int
+) -> None:
+    sent = record_deliveries(monkeypatch)
+    d = refused(scenario)
+    target = NotificationTarget("chat", "https://hooks.invalid/x", "json")
+    d.outgoing.append(Delivery(target, {"text": "update"}, {"metadata": {"name": INCIDENT}}))
+    if answer is not None:
+        scenario.kube.fail("patch", INCIDENT_STATUS, answer)
+
+    async def write_and_drain() -> None:
+        await commit(d, scenario.rt, scenario.indexes().deployments)
+        await scenario.rt.outbox.drain()
+
+    run(write_and_drain())
+
+    assert len(sent) == delivered
