@@ -123,8 +123,9 @@ def test_an_unverifiable_approval_is_refused_without_touching_the_deployment(
     assert conditions(scenario.incident())["Mitigated"]["reason"] == "ApprovalUnverified"
     assert "ApprovalUnverified" in scenario.reasons()
     assert rollbacks("refused", "ApprovalUnverified") == before + 1
-    # Answered: the same approval is not acted on again.
+    # Answered: the same approval is not acted on again, even once the policy is there.
     scenario.kube.policy_enforced = True
+    scenario.restart()  # nothing remembered about the policy either
     scenario.reconcile()
     assert scenario.kube.calls_to("patch", DEPLOYMENTS) == []
 
