@@ -80,7 +80,10 @@ if [ ! -s "$ROOTFS" ]; then
   # mmdebstrap writes a tarball because the name ends in .tar.
   partial=$CACHE/partial-$(basename "$ROOTFS")
   rm -rf "$partial"
-  mmdebstrap --quiet "${MMDEBSTRAP[@]}" "$SUITE" "$partial"
+  if ! mmdebstrap --quiet "${MMDEBSTRAP[@]}" "$SUITE" "$partial" >"$CACHE/mmdebstrap.log" 2>&1; then
+    tail -40 "$CACHE/mmdebstrap.log" >&2
+    exit 1
+  fi
   mv "$partial" "$ROOTFS"
 fi
 if ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
@@ -152,8 +155,14 @@ run sh -c 'cd /opt/tourniquet/bin && ls | grep -vx "python\|python3\|python3.11"
 
 # --- 4. the configuration, from the Dockerfile ----------------------------------------------
 "$PY" hack/image_config.py Dockerfile "$ctr" --label "org.opencontainers.image.version=$VERSION"
+previous=$(buildah images --quiet --no-trunc "$LOCAL" 2>/dev/null || true)
 buildah commit --quiet --rm --timestamp "$SOURCE_DATE_EPOCH" "$ctr" "$LOCAL" >/dev/null
 ctr=""
+# The image this one replaces (and the name the smoke test loaded it under) goes: builds
+# do not pile up in the containers storage.
+if [ -n "$previous" ] && [ "$previous" != "$(buildah images --quiet --no-trunc "$LOCAL")" ]; then
+  buildah rmi --force "$previous" >/dev/null 2>&1 || true
+fi
 
 say "archive: $ARCHIVE ($NAME:$VERSION)"
 rm -f "$ARCHIVE"

@@ -8,7 +8,7 @@ Every query selects real incidents only (drill!="true": drills carry drill="true
 The dashboard's variables: $datasource (a Prometheus), $severity (one, several or all),
 $window (the trailing window of the "over time" panels: incidents are rare, so a mean
 over a scrape interval would be empty) and $job (the scrape job of the operator).
-tests/unit/test_dashboard.py keeps the metric names in step with the operator's registry;
+tests/unit/test_grafana_dashboard.py keeps the metric names in step with the operator's registry;
 tests/e2e/test_dashboard.py runs every query against a real Prometheus.
 Standard library only.
 """
