@@ -67,7 +67,9 @@ async def reconcile(
                 delay,
                 exc_info=rt.backoff.failures(uid) == 1,
             )
-            failed = flow.Draft(body, datetime.now(UTC), rt.settings.timeline_limit)
+            # On what was last written: a claim written before the failure is newer.
+            latest = rt.latest(uid, body)
+            failed = flow.Draft(latest, datetime.now(UTC), rt.settings.timeline_limit)
             # Stable words: the same failure leaves the same condition, so it writes once.
             flow.failed_reconcile(failed, failure.describe())
             await commit(failed, rt, indexes.deployments)

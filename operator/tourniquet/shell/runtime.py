@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from tourniquet.alerts.receiver import AlertReceiver
+from tourniquet.api.names import APPROVAL_POLICY_NAME
 from tourniquet.core.backoff import Backoff
 from tourniquet.core.runbooks import RunbookView
 from tourniquet.observability.metrics import RUNBOOKS as RUNBOOKS_GAUGE
@@ -47,7 +48,9 @@ class Runtime:
     http: aiohttp.ClientSession
     policy: PolicyWatch
     #: Whether the approval policy is installed and bound with Deny (checked in the back).
-    approval_policy: PolicyPresence = field(default_factory=lambda: PolicyPresence(""))
+    approval_policy: PolicyPresence = field(
+        default_factory=lambda: PolicyPresence(APPROVAL_POLICY_NAME)
+    )
     #: Deployments and ReplicaSets as small projections, kept by lean watches.
     workloads: WorkloadCache = field(default_factory=WorkloadCache)
     runbooks: RunbookCache = field(default_factory=RunbookCache)
@@ -58,6 +61,8 @@ class Runtime:
     superseded: dict[str, list[str | None]] = field(default_factory=dict)
     #: (namespace, Deployment) an in-flight undo waits on -> the latest Incident body.
     followed: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    #: uid -> the Incident as this operator last wrote it.
+    written: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     background: list[asyncio.Task[None]] = field(default_factory=list)
     #: Incidents whose reconcile keeps failing wait this long before the next attempt.
     backoff: Backoff = field(default_factory=Backoff)
@@ -72,12 +77,29 @@ class Runtime:
     def indexes(self) -> Indexes:
         return Indexes(self.workloads.deployments, self.workloads.replicasets)
 
+    def remember_written(self, uid: str, written: Mapping[str, Any]) -> None:
+        """The Incident as this operator last wrote it: an error after a write in the same
+        reconcile is recorded on it (not on the stale body, whose write would conflict), and
+        a watched Deployment's event reconciles it."""
+        self.written[uid] = written
+        for key, followed in self.followed.items():
+            if followed["metadata"]["uid"] == uid:
+                self.followed[key] = written
+
+    def latest(self, uid: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`body`, or what this operator wrote over it (resourceVersions are opaque: the
+        superseded list says which is newer, not a comparison)."""
+        written = self.written.get(uid)
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        return written if written is not None and version in self.superseded.get(uid, ()) else body
+
     def lock(self, uid: str) -> asyncio.Lock:
         return self.locks.setdefault(uid, asyncio.Lock())
 
     def forget(self, uid: str) -> None:
         self.locks.pop(uid, None)
         self.superseded.pop(uid, None)
+        self.written.pop(uid, None)
         self.backoff.succeeded(uid)
 
 

@@ -56,6 +56,7 @@ async def commit(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> di
     superseded = rt.superseded.setdefault(d.uid, [])
     superseded.append(d.resource_version)
     del superseded[:-16]
+    rt.remember_written(d.uid, written)
     # Written: what it records as forwarded now goes out, apart from this reconcile.
     rt.outbox.post(d.outgoing)
     d.outgoing.clear()

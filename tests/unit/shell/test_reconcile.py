@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from factories import NAMESPACE
 from fake_kube import CONFIGMAPS, DEPLOYMENTS, REPLICASETS
 from shell_scenario import (
@@ -141,11 +140,6 @@ def test_a_failing_incident_waits_for_its_backoff(scenario: Scenario) -> None:
     assert len(scenario.kube.calls_to("patch", DEPLOYMENTS)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the failed draft is built from the body the reconcile started with; after the "
-    "claim was written its commit is a 409, so the ReconcileError is never recorded",
-)
 def test_a_failure_after_the_claim_is_still_recorded_as_a_reconcile_error(
     scenario: Scenario,
 ) -> None:
