@@ -17,12 +17,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from tourniquet.api.models import Severity
+from tourniquet.api.models import IncidentSpec, Severity
 from tourniquet.api.names import (
     ALERT_GROUP_LABEL,
     ALERT_STATUS,
@@ -57,6 +58,7 @@ DEFAULT_SEVERITY = Severity.SEV3
 _MAX_LABELS, _MAX_LABEL_VALUE = 64, 1024
 _MAX_ANNOTATIONS, _MAX_ANNOTATION_VALUE = 32, 4096
 _MAX_KEY = 253
+_MAX_QUOTED = 63
 _ELLIPSIS = "…"
 # Go's zero time.Time, which Alertmanager sends for an unset endsAt.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,7 +92,8 @@ class Notification(_Payload):
 
     version: str
     group_key: str = Field(min_length=1)
-    truncated_alerts: int = 0
+    # Alertmanager counts what it left out: never negative (spec.alert.firing is >= 0).
+    truncated_alerts: int = Field(default=0, ge=0, le=2**31)
     status: Literal["firing", "resolved"]
     receiver: str = Field(min_length=1)
     group_labels: dict[str, str] = Field(default_factory=dict)
@@ -99,7 +102,7 @@ class Notification(_Payload):
     external_url: str = Field(default="", alias="externalURL")
     alerts: list[WebhookAlert] = Field(min_length=1)
 
-    @property
+    @cached_property
     def firing(self) -> list[WebhookAlert]:
         """The firing alerts, earliest first (ties by fingerprint: a stable order)."""
         alerts = [a for a in self.alerts if a.status == "firing"]
@@ -112,6 +115,36 @@ def _moment(value: datetime | None) -> datetime | None:
         return None
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value if value > _EPOCH else None
+
+
+#: Alerts validated per step: the receiver parses in a worker thread, and between steps
+#: the event loop's thread gets the interpreter back (one validation of 8,000 alerts at
+#: once would hold it for a tenth of a second or more).
+_ALERTS_PER_STEP = 200
+
+
+def _problems(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+    problems = [
+        f"{'.'.join(map(str, (*prefix, *e['loc']))) or 'body'}: {e['msg']}"
+        for e in exc.errors()[:5]
+    ]
+    more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return "; ".join(problems) + more
+
+
+def _alerts(raw: Any) -> list[WebhookAlert]:
+    if not isinstance(raw, list):
+        return []  # the notification's own validation says what is wrong
+    alerts: list[WebhookAlert] = []
+    for start in range(0, len(raw), _ALERTS_PER_STEP):
+        for index, item in enumerate(raw[start : start + _ALERTS_PER_STEP], start):
+            try:
+                alerts.append(WebhookAlert.model_validate(item))
+            except ValidationError as exc:
+                raise PayloadError(
+                    "not an Alertmanager webhook notification: " + _problems(exc, ("alerts", index))
+                ) from None
+    return alerts
 
 
 def parse_notification(raw: bytes) -> Notification:
@@ -131,16 +164,12 @@ def parse_notification(raw: bytes) -> Notification:
             f"unsupported webhook payload version {version!r}: this receiver reads "
             f"Alertmanager's version {WEBHOOK_VERSION!r}"
         )
+    if isinstance(body.get("alerts"), list):
+        body = {**body, "alerts": _alerts(body["alerts"])}
     try:
         return Notification.model_validate(body)
     except ValidationError as exc:
-        problems = [
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:5]
-        ]
-        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise PayloadError(
-            "not an Alertmanager webhook notification: " + "; ".join(problems) + more
-        ) from None
+        raise PayloadError("not an Alertmanager webhook notification: " + _problems(exc)) from None
 
 
 # --- severity ------------------------------------------------------------------------------
@@ -214,9 +243,15 @@ def declare(
     *,
     namespace: str,
     default_commander: str | None = None,
+    now: datetime | None = None,
 ) -> Declaration:
     """The Incident a firing notification declares. ``namespace`` is used when no
-    runbook answers the alert (a runbook's incidents live in its namespace)."""
+    runbook answers the alert (a runbook's incidents live in its namespace). A start
+    later than ``now`` (a sender's clock ahead) is recorded as ``now``: the impact cannot
+    start after it is reported, and time to resolve must not come out as zero.
+
+    PayloadError when the group cannot become a valid Incident: the API server would
+    refuse it every time, so the receiver answers 400 (Alertmanager retries only 5xx)."""
     firing = n.firing or sorted(n.alerts, key=lambda a: a.fingerprint)
     first = firing[0]
     alertname = (
@@ -225,12 +260,16 @@ def declare(
         or first.alertname
     )
     starts = [m for m in (_moment(a.starts_at) for a in firing) if m is not None]
-    starts_at = min(starts) if starts else None
+    episode_start = min(starts) if starts else None
+    starts_at = episode_start if now is None or episode_start is None else min(episode_start, now)
     runbook_spec = mapping(match.runbook.spec) if match else {}
     warnings: list[str] = []
 
-    label = n.common_labels.get("severity") or first.labels.get("severity")
-    from_label = severity_from_label(label)
+    given = n.common_labels.get("severity") or first.labels.get("severity")
+    from_label = severity_from_label(given)
+    # Quoted in an annotation: bounded, as a label value is (an annotation over the
+    # object's 256 KiB budget would make every create fail).
+    label = _cut(given, _MAX_QUOTED) if given else given
     if match is not None:
         severity = Severity(runbook_spec["severity"])
         source = f"from runbook {match.runbook.name}"
@@ -289,9 +328,18 @@ def declare(
     alert["firing"] = len(n.firing) + (n.truncated_alerts if n.status == "firing" else 0)
     spec["alert"] = alert
 
+    try:
+        IncidentSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise PayloadError(
+            "the alert group cannot become a valid Incident: " + _problems(exc, ("spec",))
+        ) from None
+
     group = group_hash(n.group_key)
     target = match.runbook.namespace if match else namespace
-    name = incident_name(alertname, n.group_key, starts_at)
+    # Named by the group's own start, not the clamped one: every notification of the
+    # episode must name the same Incident, whatever the time it arrives.
+    name = incident_name(alertname, n.group_key, episode_start)
     metadata_labels = {ALERT_GROUP_LABEL: group, SOURCE_LABEL: SOURCE}
     if alertname and len(alertname) <= 63 and _LABEL_VALUE.match(alertname):
         metadata_labels[ALERTNAME_LABEL] = alertname

@@ -246,14 +246,19 @@ def find_runbook(
     A Runbook answers alerts of its own namespace only: the alert's `namespace` label, or
     `default_namespace` (where incidents of alerts without one go). A team's runbook can
     never capture, and so re-scope or re-assign, another namespace's alert."""
-    usable = [rb for rb in runbooks if rb.valid]
+    # Indexed by (namespace, alertname), the two things every entry must equal: a group of
+    # thousands of alerts is checked against the few entries that can answer each alert,
+    # not against every runbook.
+    index: dict[tuple[str, object], list[tuple[RunbookView, Mapping[str, Any]]]] = {}
+    for rb in runbooks:
+        if rb.valid:
+            for ref in rb.alerts:
+                index.setdefault((rb.namespace, ref.get("alertname")), []).append((rb, ref))
     for labels in label_sets:
         home = labels.get("namespace") or default_namespace
         candidates = [
             (rb, ref)
-            for rb in usable
-            if rb.namespace == home
-            for ref in rb.alerts
+            for rb, ref in index.get((home, labels.get("alertname")), ())
             if ref_matches(ref, labels)
         ]
         if candidates:

@@ -4,6 +4,7 @@ a Secret."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -17,6 +18,7 @@ from tourniquet.alerts.receiver import AlertReceiver
 from tourniquet.alerts.settings import TOKEN_KEY, AlertSettings
 from tourniquet.api.names import ALERT_GROUP_LABEL
 from tourniquet.core import alert_intake as alerts
+from tourniquet.core.label_budget import LabelBudget
 from tourniquet.core.projections import mapping
 from tourniquet.core.runbooks import find_runbook, runbook_view
 from tourniquet.observability.metrics import (
@@ -79,6 +81,8 @@ class Intake:
     def __init__(self, kube: Kube, settings: AlertSettings) -> None:
         self.kube = kube
         self.settings = settings
+        # alertname comes from the sender: a bounded set of bounded metric label values.
+        self.alertnames = LabelBudget(limit=50)
 
     async def __call__(self, n: alerts.Notification) -> dict[str, Any]:
         now = datetime.now(UTC)
@@ -99,23 +103,37 @@ class Intake:
         ALERT_NOTIFICATIONS.labels(status="resolved", outcome=outcome).inc()
         return {"incident": _ref(target), "created": False, "outcome": outcome}
 
-    async def _declare(self, n: alerts.Notification) -> dict[str, Any]:
-        runbooks = [runbook_view(b) for b in await self.kube.list_runbooks(self.settings.watched)]
+    def _decide(
+        self, n: alerts.Notification, bodies: list[dict[str, Any]], now: datetime
+    ) -> alerts.Declaration:
+        # Runs in a worker thread: matching thousands of alerts against many runbooks
+        # takes seconds, which the event loop (kopf, /healthz, the undo) must not wait for.
+        runbooks = [runbook_view(b) for b in bodies]
         match = find_runbook(
             runbooks,
             [n.common_labels, *(a.labels for a in n.firing)],
             self.settings.incident_namespace,
         )
-        decision = alerts.declare(
+        return alerts.declare(
             n,
             match,
             namespace=self.settings.incident_namespace,
             default_commander=self.settings.default_commander or None,
+            now=now,
         )
+
+    async def _declare(self, n: alerts.Notification) -> dict[str, Any]:
+        bodies = await self.kube.list_runbooks(self.settings.watched)
+        decision = await asyncio.to_thread(self._decide, n, bodies, datetime.now(UTC))
         ref = f"{decision.namespace}/{decision.name}"
         try:
             await self.kube.create_incident(decision.namespace, decision.manifest)
         except ApiException as exc:
+            if exc.status in (400, 422):
+                # Invalid as declared: the same notification would be refused forever.
+                raise alerts.PayloadError(
+                    f"the API server refused Incident {ref}: {api_message(exc)}"
+                ) from None
             if exc.status != 409:
                 raise
             ALERT_NOTIFICATIONS.labels(status="firing", outcome="duplicate").inc()
@@ -125,7 +143,7 @@ class Intake:
             severity=decision.severity, runbook="true" if decision.runbook else "false"
         ).inc()
         if decision.runbook is None:
-            ALERTS_WITHOUT_RUNBOOK.labels(alertname=decision.alertname or "").inc()
+            ALERTS_WITHOUT_RUNBOOK.labels(alertname=self.alertnames(decision.alertname)).inc()
         for warning in decision.warnings:
             log.warning("%s: %s", ref, warning)
         log.info(
