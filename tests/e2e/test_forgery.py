@@ -27,7 +27,9 @@ from devkit.incidents import (
 from devkit.kubectl import Cluster
 from devkit.manifests import incident
 from devkit.operator import OperatorProcess
+from devkit.polling import wait_for
 from devkit.workloads import revisions
+from test_alerts import notification, start_receiver, token  # noqa: F401  (token: a fixture)
 
 from tourniquet.api.names import DEFAULT_OPERATOR_IDENTITY
 from tourniquet.api.policies import record_fields
@@ -386,3 +388,48 @@ def test_random_status_and_annotation_patches_by_people_are_all_refused(
     assert revisions(cluster, namespace) == [1, 2]
     approve(cluster, namespace, 2, as_user="alice")  # and the right one still goes through
     wait_incident(cluster, namespace, mitigation_is("Succeeded"), "the undo done")
+
+
+def test_a_runbook_never_captures_another_namespaces_alert(
+    cluster: Cluster,
+    namespace: str,
+    start_operator: StartOperator,
+    token: str,  # noqa: F811  (the fixture)
+) -> None:
+    """Team B's Runbook, more specific than anything team A has, matching team A's alert:
+    it must not take the incident (its namespace, its commander, its scope)."""
+    other = f"{namespace}-b"[:63]
+    cluster.kubectl("create", "namespace", other)
+    try:
+        cluster.apply(
+            {
+                "apiVersion": "tourniquet.dev/v1alpha1",
+                "kind": "Runbook",
+                "metadata": {"name": "capture", "namespace": other},
+                "spec": {
+                    "title": "team b's runbook",
+                    "severity": "SEV1",
+                    "alerts": [{"alertname": "HandMade", "matchers": {"service": "api"}}],
+                    "scope": {"selector": {"matchLabels": {"app": "nothing"}}},
+                    "roles": {"commander": "mallory"},
+                },
+            }
+        )
+        receiver = start_receiver(
+            start_operator, namespace, "-n", other, "--alerts-namespace", namespace,
+            "--alerts-default-commander", "alice",
+        )  # fmt: skip
+        wait_for(
+            lambda: receiver.operator.metric("tourniquet_runbooks", valid="true") == 1,
+            what="the operator to know team b's runbook",
+        )
+        code, body = receiver.post(notification(service="api", namespace=namespace), token)
+        assert code == 200 and body["created"] is True, body
+        assert body["runbook"] is None
+        assert body["incident"].startswith(f"{namespace}/")
+        name = body["incident"].split("/")[1]
+        spec = get_incident(cluster, namespace, name)["spec"]
+        assert spec["roles"]["commander"] == "alice"
+        assert "runbookRef" not in spec
+    finally:
+        cluster.kubectl("delete", "namespace", other, "--wait=false", check=False)
