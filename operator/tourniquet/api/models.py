@@ -558,6 +558,9 @@ class WorkloadKind(StrEnum):
     """The kinds of workload whose rollouts Tourniquet can undo."""
 
     DEPLOYMENT = "Deployment"
+    # Their revisions are ControllerRevisions (core/controller_revisions.py).
+    STATEFUL_SET = "StatefulSet"
+    DAEMON_SET = "DaemonSet"
 
 
 class Suspect(ApiModel):
@@ -565,18 +568,26 @@ class Suspect(ApiModel):
 
     kind: WorkloadKind = Field(description="The suspect workload's kind.")
     name: ObjectName = Field(description="The suspect workload's name.")
-    replica_set: ObjectName = Field(
-        description="Name of the ReplicaSet that carries the suspect revision."
+    replica_set: ObjectName | None = Field(
+        default=None,
+        description="Name of the ReplicaSet that carries the suspect revision (Deployments).",
+    )
+    controller_revision: ObjectName | None = Field(
+        default=None,
+        description="Name of the ControllerRevision that carries the suspect revision "
+        "(StatefulSets and DaemonSets).",
     )
     revision: Revision = Field(
-        description="The suspect revision (the deployment.kubernetes.io/revision now live)."
+        description="The suspect revision (the deployment.kubernetes.io/revision now live, or "
+        "the ControllerRevision's revision)."
     )
     previous_revision: Revision | None = Field(
         default=None,
         description="The revision an undo returns to. Omitted: there is none to return to.",
     )
     rolled_out_at: Timestamp = Field(
-        description="When the suspect revision was rolled out (its ReplicaSet's creation time)."
+        description="When the suspect revision was rolled out (its ReplicaSet's or "
+        "ControllerRevision's creation time)."
     )
     change: str = Field(
         max_length=1024,
@@ -637,6 +648,11 @@ class Mitigation(ApiModel):
     replica_set: ObjectName | None = Field(
         default=None,
         description="The ReplicaSet whose pod template the undo restores (kubectl's choice).",
+    )
+    controller_revision: ObjectName | None = Field(
+        default=None,
+        description="The ControllerRevision whose pod template the undo restores "
+        "(StatefulSets and DaemonSets, kubectl's choice).",
     )
     approved_by: UserName | None = Field(
         default=None, description="Who approved this mitigation (from status.approval)."

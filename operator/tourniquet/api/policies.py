@@ -46,6 +46,15 @@ WORKLOAD_FIXED_SPEC = (
     "revisionHistoryLimit",
     "paused",
     "progressDeadlineSeconds",
+    # StatefulSets and DaemonSets: an undo restores spec.template only (kubectl sends the
+    # ControllerRevision's data), so their update strategy (a partition!), identity and
+    # storage are never the operator's to change.
+    "updateStrategy",
+    "serviceName",
+    "podManagementPolicy",
+    "volumeClaimTemplates",
+    "persistentVolumeClaimRetentionPolicy",
+    "ordinals",
 )
 
 

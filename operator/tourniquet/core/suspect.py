@@ -21,12 +21,20 @@ class Suspect:
     previous_revision: int | None
     rolled_out_at: datetime
     change: str
+    #: For StatefulSets and DaemonSets, `deployment` is the workload's name and
+    #: `replica_set` the name of its ControllerRevision.
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+
+    @property
+    def name(self) -> str:
+        return self.deployment
 
     def to_status(self) -> dict[str, Any]:
+        history = "replicaSet" if self.kind == WorkloadKind.DEPLOYMENT else "controllerRevision"
         status: dict[str, Any] = {
-            "kind": WorkloadKind.DEPLOYMENT,
+            "kind": self.kind,
             "name": self.deployment,
-            "replicaSet": self.replica_set,
+            history: self.replica_set,
             "revision": self.revision,
         }
         if self.previous_revision is not None:
