@@ -48,6 +48,10 @@ class Gone(Exception):
     """410: the resourceVersion is too old to watch from; relist."""
 
 
+class Forbidden(Exception):
+    """403: this identity may not list or watch the resource."""
+
+
 class ApiAccess:
     """The API server's address and credentials, from the same configuration the
     Kubernetes client loaded (kubeconfig or in-cluster), re-read on every connection so a
@@ -104,6 +108,7 @@ class ListWatch:
         self.namespace = namespace
         self.sink = sink
         self.resource_version: str | None = None
+        self.forbidden = False
 
     async def run(self) -> None:
         backoff = 0.5
@@ -118,6 +123,16 @@ class ListWatch:
             except Gone:
                 log.info("%s: resourceVersion too old, relisting", self.resource.plural)
                 self.resource_version = None
+            except Forbidden as exc:
+                # Not allowed to read this kind (RBAC): an empty view, said loudly, rather
+                # than a cache that never syncs and an operator that never acts.
+                if not self.forbidden:
+                    log.error("%s: %s; treated as empty until allowed", self.resource.plural, exc)
+                    self.forbidden = True
+                    self.sink.listing()
+                    self.sink.listed()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60.0)
             except Exception as exc:  # the API server may be away for a while: retry
                 log.warning("%s: watch failed (%s); retrying", self.resource.plural, exc)
                 await asyncio.sleep(backoff)
@@ -131,6 +146,8 @@ class ListWatch:
         ) as response:
             if response.status == 410:
                 raise Gone()
+            if response.status == 403:
+                raise Forbidden(f"forbidden to list {self.resource.plural}")
             response.raise_for_status()
             body: dict[str, Any] = json.loads(await response.read())
             return body
@@ -168,7 +185,10 @@ class ListWatch:
         ) as response:
             if response.status == 410:
                 raise Gone()
+            if response.status == 403:
+                raise Forbidden(f"forbidden to watch {self.resource.plural}")
             response.raise_for_status()
+            self.forbidden = False
             async for event in _lines(response):
                 kind = str(event.get("type", ""))
                 obj = event.get("object") or {}
