@@ -77,6 +77,9 @@ OPERATOR_PERMISSIONS = {
     ("tourniquet.dev", "runbooks/status"): {"patch"},
     ("apps", "deployments"): {"get", "list", "watch", "patch"},
     ("apps", "replicasets"): {"list", "watch"},
+    ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
+    ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
+    ("apps", "controllerrevisions"): {"list", "watch"},
     ("", "configmaps"): {"create", "patch"},
     ("", "events"): {"create"},
 }

@@ -101,6 +101,16 @@ watched, in a Role per namespace in the namespaced mode (watchNamespaces).
 - apiGroups: ["apps"]
   resources: ["replicasets"]
   verbs: ["list", "watch"]
+# StatefulSets and DaemonSets, as Deployments: the suspect search (lean watches), the
+# guards' fresh read, the undo (a strategic merge patch of spec.template, which the
+# confinement policy holds to that). No create, update or delete.
+- apiGroups: ["apps"]
+  resources: ["statefulsets", "daemonsets"]
+  verbs: ["get", "list", "watch", "patch"]
+# Their revision history: the ControllerRevisions an undo returns to. Read only.
+- apiGroups: ["apps"]
+  resources: ["controllerrevisions"]
+  verbs: ["list", "watch"]
 # The postmortem draft of a resolved incident: a ConfigMap <incident>-postmortem owned
 # by the Incident, created, then patched when it changes. Never read, never deleted.
 - apiGroups: [""]

@@ -9,6 +9,7 @@ the operator does is decided here and tested without a cluster.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from tourniquet.api.models import WorkloadKind
+from tourniquet.api.names import TIMELINE_ARCHIVE
 from tourniquet.api.vocabulary import (
     UNDO_STARTED,
     ConditionType,
@@ -25,12 +27,13 @@ from tourniquet.api.vocabulary import (
     Phase,
     Reason,
 )
-from tourniquet.core import conditions, timeline
+from tourniquet.core import conditions, record, timeline
 from tourniquet.core.clock import format_time, parse_time, seconds_between
 from tourniquet.core.conditions import get_condition
 from tourniquet.core.guards import Refusal
 from tourniquet.core.projections import mapping, revision_of
 from tourniquet.core.rollback import UndoPlan, equal_ignore_hash
+from tourniquet.core.rollback_revisions import RevisionUndoPlan, ref
 from tourniquet.core.rollout_status import RolloutStatus
 from tourniquet.core.suspect import Suspect
 
@@ -45,6 +48,8 @@ class Notice:
     reason: str
     message: str
     deployment: str | None = None
+    #: The kind of the workload named by `deployment`.
+    workload_kind: str = WorkloadKind.DEPLOYMENT
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,12 @@ class Draft:
         value = self.status.get("mitigation")
         return value if isinstance(value, dict) else None
 
+    @functools.cached_property
+    def archived_digests(self) -> frozenset[str]:
+        """Digests of the (kind, message) the timeline record archived (core/record)."""
+        annotations = mapping(self.metadata.get("annotations"))
+        return record.archived_digests(record.parse_record(annotations.get(TIMELINE_ARCHIVE)))
+
     # -- writing ------------------------------------------------------------------------
 
     def record(
@@ -154,6 +165,8 @@ class Draft:
         """A timeline entry, and an Event with reason `event` when given. A step re-run
         after a restart records nothing new: the timeline already holds the entry.
         Returns whether the entry is new."""
+        if record.digest(kind, message) in self.archived_digests:
+            return False  # recorded already, and archived since: once is the record
         before = self.status.get("timeline") or []
         grown = timeline.append(
             before, timeline.entry(self.now, kind, message, actor), limit=len(before) + 1
@@ -168,9 +181,16 @@ class Draft:
         return added
 
     def notify(
-        self, reason: str, message: str, *, warning: bool = False, deployment: str | None = None
+        self,
+        reason: str,
+        message: str,
+        *,
+        warning: bool = False,
+        deployment: str | None = None,
+        workload_kind: str = WorkloadKind.DEPLOYMENT,
     ) -> None:
-        self.notices.append(Notice("Warning" if warning else "Normal", reason, message, deployment))
+        level = "Warning" if warning else "Normal"
+        self.notices.append(Notice(level, reason, message, deployment, workload_kind))
 
     def condition(self, type_: str, status: bool, reason: str, message: str) -> None:
         self.status["conditions"] = conditions.set_condition(
@@ -281,7 +301,8 @@ def refuse_second_undo(d: Draft) -> None:
     """An incident performs one undo. The record of that undo stays as it is."""
     approval, mitigation = d.approval or {}, d.mitigation or {}
     message = (
-        f"this incident already performed its undo of deployment/{mitigation.get('name')} "
+        "this incident already performed its undo of "
+        f"{ref(str(mitigation.get('kind') or 'Deployment'), str(mitigation.get('name')))} "
         f"(revision {mitigation.get('fromRevision')} -> {mitigation.get('toRevision')}, "
         f"{mitigation.get('result')}); the approval by {approval.get('approvedBy')} for "
         f"revision {approval.get('revision')} was not acted on. Declare a new Incident for a "
@@ -314,7 +335,7 @@ def approval_patch(approved_by: str, kind: str, name: str, revision: int) -> dic
 
 def approve_command(d: Draft, found: Suspect) -> str:
     patch = approval_patch(
-        d.commander or "<commander>", WorkloadKind.DEPLOYMENT, found.deployment, found.revision
+        d.commander or "<commander>", found.kind, found.deployment, found.revision
     )
     return (
         f"kubectl patch incident {d.name} -n {d.namespace} --subresource=status "
@@ -346,7 +367,9 @@ def identify_suspect(d: Draft, found: Suspect | None) -> None:
     current = d.suspect
     if found is None:
         if current is None:
-            message = "no Deployment rollout found in the incident's scope"
+            message = (
+                "no Deployment, StatefulSet or DaemonSet rollout found in the incident's scope"
+            )
             d.condition(ConditionType.SUSPECT_IDENTIFIED, False, Reason.NO_RECENT_ROLLOUT, message)
             d.record(Reason.NO_RECENT_ROLLOUT, message, event=Reason.NO_RECENT_ROLLOUT)
         return
@@ -360,7 +383,7 @@ def identify_suspect(d: Draft, found: Suspect | None) -> None:
     replaced = current is not None
     d.status["suspect"] = new
     what = (
-        f"deployment/{new['name']} revision {new['revision']} "
+        f"{ref(new['kind'], new['name'])} revision {new['revision']} "
         f"rolled out at {new['rolledOutAt']} ({new['change']})"
     )
     kind = Reason.SUSPECT_REPLACED if replaced else Reason.SUSPECT_IDENTIFIED
@@ -375,19 +398,19 @@ def offer_undo(d: Draft, found: Suspect) -> None:
     if found.previous_revision is None:
         d.status.pop("mitigation", None)
         message = (
-            f"deployment/{found.deployment} has no previous revision to return to; "
+            f"{ref(found.kind, found.deployment)} has no previous revision to return to; "
             "mitigate by other means"
         )
         d.condition(ConditionType.APPROVED, False, Reason.NO_APPROVAL, message)
         return
     message = (
-        f"rollout undo of deployment/{found.deployment} from revision {found.revision} to "
+        f"rollout undo of {ref(found.kind, found.deployment)} from revision {found.revision} to "
         f"{found.previous_revision} awaits the Incident Commander's approval: "
         f"{approve_command(d, found)}"
     )
     d.status["mitigation"] = {
         "action": MitigationAction.ROLLOUT_UNDO,
-        "kind": WorkloadKind.DEPLOYMENT,
+        "kind": found.kind,
         "name": found.deployment,
         "fromRevision": found.revision,
         "toRevision": found.previous_revision,
@@ -446,7 +469,9 @@ def forget_cleared_approval(d: Draft) -> None:
         d.status.pop("answeredApproval", None)
 
 
-def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str) -> None:
+def claim_undo(
+    d: Draft, plan: UndoPlan | RevisionUndoPlan, deployment: str, resource_version: str
+) -> None:
     """Write down the undo before making it, so a restart knows it may have happened."""
     approval = d.approval or {}
     who = str(approval.get("approvedBy"))
@@ -462,17 +487,23 @@ def claim_undo(d: Draft, plan: UndoPlan, deployment: str, resource_version: str)
         Reason.APPROVED,
         f"approved by {who} (verified by the API server)",
     )
+    if isinstance(plan, RevisionUndoPlan):
+        kind, source = plan.kind, {"controllerRevision": plan.controller_revision}
+        origin = f"controllerrevision/{plan.controller_revision}"
+    else:
+        kind, source = WorkloadKind.DEPLOYMENT, {"replicaSet": plan.replica_set}
+        origin = f"replicaset/{plan.replica_set}"
     message = (
-        f"rolling back deployment/{deployment} from revision {plan.from_revision} to "
-        f"{plan.to_revision} (the template of replicaset/{plan.replica_set})"
+        f"rolling back {ref(kind, deployment)} from revision {plan.from_revision} to "
+        f"{plan.to_revision} (the template of {origin})"
     )
     d.status["mitigation"] = {
         "action": MitigationAction.ROLLOUT_UNDO,
-        "kind": WorkloadKind.DEPLOYMENT,
+        "kind": kind,
         "name": deployment,
         "fromRevision": plan.from_revision,
         "toRevision": plan.to_revision,
-        "replicaSet": plan.replica_set,
+        **source,
         "result": MitigationResult.IN_PROGRESS,
         "reason": Reason.UNDO_STARTED,
         "message": message,
@@ -491,10 +522,11 @@ def undo_patched(d: Draft, *, recovered: bool = False) -> None:
         return
     mitigation["patchedAt"] = format_time(d.now)
     deployment = str(mitigation.get("name"))
+    kind = str(mitigation.get("kind") or WorkloadKind.DEPLOYMENT)
     note = " (found applied after an operator restart)" if recovered else ""
     d.record(
         Reason.ROLLOUT_UNDONE,
-        f"deployment/{deployment} set back to the template of revision "
+        f"{ref(kind, deployment)} set back to the template of revision "
         f"{mitigation.get('toRevision')}{note}",
         event=Reason.ROLLOUT_UNDONE,
     )
@@ -504,6 +536,7 @@ def undo_patched(d: Draft, *, recovered: bool = False) -> None:
         f"revision {mitigation.get('toRevision')}) for incident {d.namespace}/{d.name}, "
         f"approved by {mitigation.get('approvedBy')}",
         deployment=deployment,
+        workload_kind=kind,
     )
 
 
@@ -514,7 +547,8 @@ def drill_rehearsed(d: Draft) -> None:
     mitigation["patchedAt"] = format_time(d.now)
     deployment = mitigation.get("name")
     message = (
-        f"drill: the undo of deployment/{deployment} (revision {mitigation.get('fromRevision')} "
+        f"drill: the undo of {ref(str(mitigation.get('kind') or 'Deployment'), str(deployment))} "
+        f"(revision {mitigation.get('fromRevision')} "
         f"-> {mitigation.get('toRevision')}) passed the API server as a dry run; nothing changed"
     )
     d.record(Reason.ROLLOUT_UNDONE, message, event=Reason.DRILL_UNDO_REHEARSED)
@@ -544,7 +578,8 @@ def patch_rejected(d: Draft) -> None:
     """The undo patch's precondition failed: somebody changed the Deployment first."""
     mitigation = d.mitigation or {}
     message = (
-        f"deployment/{mitigation.get('name')} changed while the undo was being made; "
+        f"{ref(str(mitigation.get('kind') or 'Deployment'), str(mitigation.get('name')))} "
+        "changed while the undo was being made; "
         "it was not overwritten"
     )
     mitigation.update(

@@ -514,16 +514,36 @@ def _impact(incident: Mapping[str, Any], now: datetime) -> list[str]:
     return lines
 
 
-def _timeline(rows: list[TimelineRow]) -> list[str]:
-    lines = ["## Timeline", ""]
-    if not rows:
-        return [*lines, "_Nothing was recorded on the timeline._"]
-    lines += ["| Time (UTC) | Event | Actor |", "| --- | --- | --- |"]
+def _table_rows(rows: Sequence[TimelineRow]) -> list[str]:
+    lines = []
     for row in rows:
         when = _stamp(row.at) if row.at else "unknown"
         kind = f"**{cell(row.kind)}**: " if row.kind else ""
         lines.append(f"| {when} | {kind}{cell(row.message)} | {cell(row.actor)} |")
     return lines
+
+
+def timeline_rows(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Timeline entries as this document's table rows, in the order given (a sealed chunk
+    of the record, core/record_chunks)."""
+    return _table_rows([row for row in map(_row, entries) if row is not None])
+
+
+def _timeline(rows: list[TimelineRow], sealed_chunks: Sequence[str] = ()) -> list[str]:
+    lines = ["## Timeline", ""]
+    if sealed_chunks:
+        # The earliest entries live in chunks of their own, so that no object outgrows
+        # its size limit: named here, in order, each entry in exactly one place.
+        lines += [
+            f"The first {len(sealed_chunks)} part(s) of the timeline are in ConfigMaps "
+            f"{', '.join(sealed_chunks)} (key `timeline.md`, same columns); this table "
+            "continues them.",
+            "",
+        ]
+    if not rows:
+        return [*lines, "_Nothing was recorded on the timeline._"]
+    lines += ["| Time (UTC) | Event | Actor |", "| --- | --- | --- |"]
+    return lines + _table_rows(rows)
 
 
 def _detection(incident: Mapping[str, Any]) -> list[str]:
@@ -759,6 +779,7 @@ def render(
     *,
     archived_timeline: Sequence[Mapping[str, Any]] = (),
     now: datetime,
+    sealed_chunks: Sequence[str] = (),
 ) -> str:
     """The postmortem as Markdown, ending with one newline. The same Incident, archive and
     `now` always give the same bytes: no dict order, locale or local time zone is read."""
@@ -769,7 +790,7 @@ def render(
         _header(body, missing_sections(body), moment),
         _summary(postmortem),
         _impact(body, moment),
-        _timeline(merged_timeline(body, archived_timeline)),
+        _timeline(merged_timeline(body, archived_timeline), sealed_chunks),
         _detection(body),
         _what_changed(body),
         _contributing_factors(postmortem),

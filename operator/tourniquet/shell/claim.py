@@ -9,11 +9,13 @@ from typing import Any
 
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
+from tourniquet.core.controller_revisions import REVISIONED_KINDS
 from tourniquet.core.guards import Refusal, UndoRequest, check_undo
 from tourniquet.core.projections import mapping
 from tourniquet.core.rollback import UndoPlan
+from tourniquet.core.rollback_revisions import RevisionUndoPlan
 from tourniquet.core.selectors import selector_string
-from tourniquet.shell import faults, send_undo
+from tourniquet.shell import faults, revisioned_undo, send_undo
 from tourniquet.shell.actions import After
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
@@ -54,8 +56,11 @@ async def undo(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> Afte
 
 async def read_and_check(
     d: flow.Draft, rt: Runtime, mitigation: Mapping[str, Any] | None
-) -> tuple[UndoPlan | Refusal, dict[str, Any] | None]:
-    """The guards, on fresh reads of the suspect Deployment and its ReplicaSets."""
+) -> tuple[UndoPlan | RevisionUndoPlan | Refusal, dict[str, Any] | None]:
+    """The guards, on fresh reads of the suspect Deployment and its ReplicaSets (or the
+    StatefulSet or DaemonSet and its ControllerRevisions)."""
+    if (d.suspect or {}).get("kind") in REVISIONED_KINDS:
+        return await revisioned_undo.read_and_check(d, rt, mitigation)
     kube, settings = rt.kube, rt.settings
     name = (d.suspect or {}).get("name")
     deployment = await kube.get_deployment(d.namespace, name) if name else None

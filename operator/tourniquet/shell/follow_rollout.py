@@ -10,10 +10,11 @@ from typing import Any
 
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
+from tourniquet.core.controller_revisions import REVISIONED_KINDS
 from tourniquet.core.guards import Refusal
 from tourniquet.core.rollout_status import rollout_status
 from tourniquet.core.selectors import selector_string
-from tourniquet.shell import send_undo
+from tourniquet.shell import revisioned_undo, send_undo
 from tourniquet.shell.actions import After
 from tourniquet.shell.claim import read_and_check
 from tourniquet.shell.runtime import Runtime
@@ -34,17 +35,29 @@ async def follow(
     kube = rt.kube
     mitigation = d.mitigation or {}
     name = str(mitigation.get("name"))
-    if watched is not None and (watched.get("metadata") or {}).get("name") == name:
+    # StatefulSets and DaemonSets: the same steps, their own reads and verdicts.
+    kind = str(mitigation.get("kind") or "Deployment")
+    revisioned = kind in REVISIONED_KINDS
+    if (
+        watched is not None
+        and (watched.get("metadata") or {}).get("name") == name
+        and watched.get("kind", kind) == kind
+    ):
         deployment: dict[str, Any] | None = dict(watched)
+    elif revisioned:
+        deployment = await kube.get_workload(kind, d.namespace, name)
     else:
         deployment = await kube.get_deployment(d.namespace, name)
     if not mitigation.get("patchedAt"):
-        replicasets = (
-            await kube.list_replicasets(d.namespace, selector_string(deployment))
-            if deployment
-            else []
-        )
-        landed = flow.undo_landed(mitigation, d.suspect, deployment, replicasets)
+        if revisioned:
+            landed, deployment = await revisioned_undo.landed(d, rt)
+        else:
+            replicasets = (
+                await kube.list_replicasets(d.namespace, selector_string(deployment))
+                if deployment
+                else []
+            )
+            landed = flow.undo_landed(mitigation, d.suspect, deployment, replicasets)
         if landed is False:
             outcome, fresh = await read_and_check(d, rt, mitigation=None)
             if isinstance(outcome, Refusal):
@@ -71,7 +84,9 @@ async def follow(
             mitigation.get("name"),
         )
         flow.undo_patched(d, recovered=True)
-    if deployment is None:
+    if revisioned:
+        revisioned_undo.follow(d, deployment, rt.settings.rollout_timeout_seconds)
+    elif deployment is None:
         flow.undo_failed(d, Reason.TARGET_CHANGED, "the Deployment was deleted during the undo")
     else:
         flow.follow_rollout(d, rollout_status(deployment), rt.settings.rollout_timeout_seconds)

@@ -141,6 +141,63 @@ class Kube:
         )
         return dict(self._json(obj))
 
+    # -- StatefulSets and DaemonSets (their history is ControllerRevisions) -------------
+
+    def _revisioned(self, kind: str) -> tuple[str, str]:
+        """(plural, the AppsV1Api method suffix) of a StatefulSet or DaemonSet."""
+        if kind == "StatefulSet":
+            return "statefulsets", "stateful_set"
+        if kind == "DaemonSet":
+            return "daemonsets", "daemon_set"
+        raise ValueError(f"not a StatefulSet or DaemonSet: {kind}")
+
+    async def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A fresh read of a StatefulSet or DaemonSet, as raw JSON."""
+        plural, suffix = self._revisioned(kind)
+        fn = getattr(self._apps, f"read_namespaced_{suffix}")
+        response = await self._get(plural, fn, name, namespace, _preload_content=False)
+        return None if response is None else dict(json.loads(response.data))
+
+    async def list_workloads(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        plural, suffix = self._revisioned(kind)
+        fn = getattr(self._apps, f"list_namespaced_{suffix}")
+        response = await self._call("list", plural, fn, namespace, _preload_content=False)
+        return list(json.loads(response.data).get("items", []))
+
+    async def list_controllerrevisions(
+        self, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        """kubectl lists a workload's ControllerRevisions by its selector, and so do we."""
+        extra = {"label_selector": label_selector} if label_selector else {}
+        response = await self._call(
+            "list",
+            "controllerrevisions",
+            self._apps.list_namespaced_controller_revision,
+            namespace,
+            _preload_content=False,
+            **extra,
+        )
+        return list(json.loads(response.data).get("items", []))
+
+    async def strategic_patch_workload(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any], *, dry_run: bool = False
+    ) -> None:
+        """kubectl's undo of a StatefulSet or DaemonSet: a strategic merge patch (the
+        ControllerRevision's data); its metadata.resourceVersion is a precondition."""
+        plural, suffix = self._revisioned(kind)
+        extra = {"dry_run": "All"} if dry_run else {}
+        await self._call(
+            "patch",
+            plural,
+            getattr(self._apps, f"patch_namespaced_{suffix}"),
+            name,
+            namespace,
+            patch,
+            _content_type="application/strategic-merge-patch+json",
+            _preload_content=False,
+            **extra,
+        )
+
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         obj = await self._get("configmaps", self._core.read_namespaced_config_map, name, namespace)
         return None if obj is None else dict(self._json(obj))

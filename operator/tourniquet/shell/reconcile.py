@@ -15,7 +15,7 @@ from typing import Any
 
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook, runbooks
-from tourniquet.core.suspect import find_suspect
+from tourniquet.core.suspect_revisions import find_any_suspect
 from tourniquet.observability import metrics
 from tourniquet.shell import (
     claim,
@@ -99,9 +99,11 @@ async def _playbook(
     playbook.track_comms(d, policy, rule)
     if flow.suspect_may_change(d):
         selector = (d.spec.get("scope") or {}).get("selector")
-        found = find_suspect(
+        found = find_any_suspect(
             indexes.deployments.get(d.namespace, []),
             indexes.replicasets.get(d.namespace, []),
+            rt.workloads.revisioned(d.namespace),
+            rt.workloads.revisions.get(d.namespace),
             selector,
         )
         if flow.names_new_suspect(d, found) or flow.suspect_never_judged(d):

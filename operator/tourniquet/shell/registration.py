@@ -140,7 +140,7 @@ class Operator:
             approval_policy=PolicyPresence(ours.approval_policy),
         )
         self._runtime = rt
-        rt.workloads.on_deployment(self._deployment_changed)
+        rt.workloads.on_workload(self._deployment_changed)
         await rt.workloads.start()
         await policy.refresh(kube)
         rt.background.append(asyncio.create_task(policy.run(kube)))

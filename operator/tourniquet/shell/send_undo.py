@@ -12,6 +12,7 @@ from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook
 from tourniquet.core.rollback import UndoPlan
+from tourniquet.core.rollback_revisions import RevisionUndoPlan
 from tourniquet.shell import faults
 from tourniquet.shell.failures import failure_of
 from tourniquet.shell.kube import ApiException
@@ -24,7 +25,7 @@ log = logging.getLogger("tourniquet")
 
 async def send_undo(
     claimed: Mapping[str, Any],
-    plan: UndoPlan,
+    plan: UndoPlan | RevisionUndoPlan,
     rt: Runtime,
     deployments: DeploymentIndex,
 ) -> None:
@@ -32,23 +33,33 @@ async def send_undo(
     name = str((d.mitigation or {}).get("name"))
     await faults.hold_point("before-undo-patch")
     log.info(
-        "%s/%s: undoing deployment/%s revision %s -> %s",
+        "%s/%s: undoing %s/%s revision %s -> %s",
         d.namespace,
         d.name,
+        str((d.mitigation or {}).get("kind", "deployment")).lower(),
         name,
         plan.from_revision,
         plan.to_revision,
     )
     drill = playbook.is_drill(d)
     try:
-        await rt.kube.json_patch_deployment(d.namespace, name, plan.patch, dry_run=drill)
+        if isinstance(plan, RevisionUndoPlan):
+            await rt.kube.strategic_patch_workload(
+                plan.kind, d.namespace, name, plan.patch, dry_run=drill
+            )
+        else:
+            await rt.kube.json_patch_deployment(d.namespace, name, plan.patch, dry_run=drill)
     except ApiException as exc:
         failure = failure_of(exc)
         if failure.retryable:
             raise  # no answer, or the server's trouble: retried after a backoff
         # A definite no (400, 403 from an admission policy, 409, 422): the same patch
         # would get the same answer, so the mitigation ends here, with the API's words.
-        current = await rt.kube.get_deployment(d.namespace, name)
+        current = (
+            await rt.kube.get_workload(plan.kind, d.namespace, name)
+            if isinstance(plan, RevisionUndoPlan)
+            else await rt.kube.get_deployment(d.namespace, name)
+        )
         precondition = (d.mitigation or {}).get("preconditionResourceVersion")
         if current is None or current["metadata"]["resourceVersion"] != precondition:
             flow.patch_rejected(d)

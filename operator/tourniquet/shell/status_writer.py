@@ -3,19 +3,16 @@ read at as precondition; Events and metrics only for what was written."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-import kopf
-
-from tourniquet.api.names import TIMELINE_ARCHIVE
 from tourniquet.api.vocabulary import OPEN_PHASES, ConditionType, Reason
 from tourniquet.core import lifecycle as flow
-from tourniquet.core import playbook, record
+from tourniquet.core import playbook
 from tourniquet.core.conditions import get_condition
 from tourniquet.observability import metrics
 from tourniquet.observability.metrics import INCIDENT_STATE, IncidentGauges
+from tourniquet.shell import events, timeline_record
 from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.workload_cache import DeploymentIndex
@@ -60,35 +57,25 @@ async def commit(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> di
     # Written: what it records as forwarded now goes out, apart from this reconcile.
     rt.outbox.post(d.outgoing)
     d.outgoing.clear()
-    for notice in d.notices:
-        kopf.event(
-            _target(notice, d, deployments),
-            type=notice.type,
-            reason=notice.reason,
-            message=notice.message,
-        )
+    events.post_in_background(
+        rt.kube,
+        [(_target(n, d, deployments), n.type, n.reason, n.message) for n in d.notices],
+        rt.background,
+    )
     for o in d.observations:
         metrics.observe(o.kind, d.severity, o.value, o.result, o.reason, drill=playbook.is_drill(d))
     return written
 
 
 def archived_timeline(d: flow.Draft) -> list[dict[str, Any]]:
-    return list(record.parse_archive((d.metadata.get("annotations") or {}).get(TIMELINE_ARCHIVE)))
+    return timeline_record.archived_entries(d)
 
 
 async def _archive_timeline(d: flow.Draft, rt: Runtime) -> bool:
-    """Entries spilled out of the bounded status.timeline go to an annotation first, so
-    the postmortem still has the timeline; bounded (core/record.py), so the Incident is
-    never wedged by its own record. True when the annotation changed."""
-    archive = archived_timeline(d)
-    merged = record.merge_archive(archive, d.archived)
-    if merged == archive:
-        return False
-    archived = json.dumps(merged, separators=(",", ":"))
-    await rt.kube.patch_incident(
-        d.namespace, d.name, {"metadata": {"annotations": {TIMELINE_ARCHIVE: archived}}}
-    )
-    return True
+    """Entries spilled out of the bounded status.timeline are archived first, so the
+    postmortem still has the whole timeline; bounded per object (shell/timeline_record),
+    so the Incident is never wedged by its own record. True when the Incident changed."""
+    return await timeline_record.archive(d, rt)
 
 
 def _gauges(d: flow.Draft) -> IncidentGauges:
@@ -110,9 +97,11 @@ def _target(notice: flow.Notice, d: flow.Draft, deployments: DeploymentIndex) ->
     if notice.deployment is None:
         return d.snapshot()
     namespace = d.namespace
-    uid = next((v.uid for v in deployments.get(namespace, []) if v.name == notice.deployment), "")
+    # StatefulSets and DaemonSets are named without a uid (none is cached here).
+    views = deployments.get(namespace, []) if notice.workload_kind == "Deployment" else []
+    uid = next((v.uid for v in views if v.name == notice.deployment), "")
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": notice.workload_kind,
         "metadata": {"name": notice.deployment, "namespace": namespace, "uid": uid},
     }

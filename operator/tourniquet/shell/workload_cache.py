@@ -16,6 +16,13 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
+from tourniquet.api.models import WorkloadKind
+from tourniquet.core.controller_revisions import (
+    ControllerRevisionView,
+    RevisionedView,
+    controller_revision_view,
+    revisioned_view,
+)
 from tourniquet.core.projections import (
     DeploymentView,
     ReplicaSetView,
@@ -28,8 +35,11 @@ log = logging.getLogger("tourniquet.caches")
 
 DEPLOYMENTS = Resource("apps/v1", "deployments")
 REPLICASETS = Resource("apps/v1", "replicasets")
+STATEFULSETS = Resource("apps/v1", "statefulsets")
+DAEMONSETS = Resource("apps/v1", "daemonsets")
+CONTROLLERREVISIONS = Resource("apps/v1", "controllerrevisions")
 
-V = TypeVar("V", DeploymentView, ReplicaSetView)
+V = TypeVar("V", DeploymentView, ReplicaSetView, RevisionedView, ControllerRevisionView)
 #: Called with every Deployment as a watch event delivers it (the undo is followed so).
 DeploymentListener = Callable[[Mapping[str, Any]], None]
 
@@ -96,15 +106,23 @@ class _StreamSink(Sink, Generic[V]):
 
 
 class WorkloadCache:
-    """Deployments and ReplicaSets, in every namespace or in the watched ones."""
+    """Deployments and ReplicaSets, StatefulSets, DaemonSets and ControllerRevisions, in
+    every namespace or in the watched ones."""
 
     def __init__(self, namespaces: tuple[str, ...] = ()) -> None:
         self.namespaces: tuple[str | None, ...] = namespaces or (None,)
         self.synced = asyncio.Event()
-        streams = 2 * len(self.namespaces)
+        streams = 5 * len(self.namespaces)
         self._pending = streams
         self.deployments: Projections[DeploymentView] = Projections(deployment_view)
         self.replicasets: Projections[ReplicaSetView] = Projections(replicaset_view)
+        self.statefulsets: Projections[RevisionedView] = Projections(
+            revisioned_view(WorkloadKind.STATEFUL_SET)
+        )
+        self.daemonsets: Projections[RevisionedView] = Projections(
+            revisioned_view(WorkloadKind.DAEMON_SET)
+        )
+        self.revisions: Projections[ControllerRevisionView] = Projections(controller_revision_view)
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
 
@@ -112,14 +130,26 @@ class WorkloadCache:
         self._pending -= 1
         if self._pending <= 0:
             log.info(
-                "caches synced: %d Deployments, %d ReplicaSets",
+                "caches synced: %d Deployments, %d ReplicaSets, %d StatefulSets, "
+                "%d DaemonSets, %d ControllerRevisions",
                 len(self.deployments),
                 len(self.replicasets),
+                len(self.statefulsets),
+                len(self.daemonsets),
+                len(self.revisions),
             )
             self.synced.set()
 
     def on_deployment(self, listener: DeploymentListener) -> None:
         self.deployments.listeners.append(listener)
+
+    def on_workload(self, listener: DeploymentListener) -> None:
+        """Every workload an undo may follow: Deployments, StatefulSets, DaemonSets."""
+        for store in (self.deployments, self.statefulsets, self.daemonsets):
+            store.listeners.append(listener)
+
+    def revisioned(self, namespace: str) -> list[RevisionedView]:
+        return self.statefulsets.get(namespace) + self.daemonsets.get(namespace)
 
     async def start(self, access: ApiAccess | None = None) -> None:
         access = access or ApiAccess()
@@ -128,6 +158,9 @@ class WorkloadCache:
             for resource, store in (
                 (DEPLOYMENTS, self.deployments),
                 (REPLICASETS, self.replicasets),
+                (STATEFULSETS, self.statefulsets),
+                (DAEMONSETS, self.daemonsets),
+                (CONTROLLERREVISIONS, self.revisions),
             ):
                 sink = store.stream_sink(namespace, self._one_synced)
                 stream = ListWatch(access, self._session, resource, namespace, sink)

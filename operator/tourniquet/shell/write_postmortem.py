@@ -12,6 +12,7 @@ from tourniquet.shell.failures import failure_of
 from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import archived_timeline
+from tourniquet.shell.timeline_record import sealed_chunks
 
 
 async def write_postmortem(d: flow.Draft, rt: Runtime) -> None:
@@ -20,7 +21,12 @@ async def write_postmortem(d: flow.Draft, rt: Runtime) -> None:
     state = d.status.get("postmortem")
     if not isinstance(state, dict):
         return
-    markdown = postmortem.render(d.snapshot(), archived_timeline=archived_timeline(d), now=d.now)
+    markdown = postmortem.render(
+        d.snapshot(),
+        archived_timeline=archived_timeline(d),
+        now=d.now,
+        sealed_chunks=sealed_chunks(d),
+    )
     # The "Generated at" line changes every time; the content is what counts.
     content = "\n".join(ln for ln in markdown.splitlines() if not ln.startswith("| Generated at"))
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]

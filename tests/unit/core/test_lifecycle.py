@@ -497,7 +497,7 @@ def test_a_replacing_suspect_without_previous_revision_withdraws_the_offer() -> 
 def test_no_rollout_in_scope_is_said_once() -> None:
     d = declared()
     flow.identify_suspect(d, None)
-    message = "no Deployment rollout found in the incident's scope"
+    message = "no Deployment, StatefulSet or DaemonSet rollout found in the incident's scope"
     identified = cond(d, ConditionType.SUSPECT_IDENTIFIED)
     assert (identified["status"], identified["reason"]) == ("False", "NoRecentRollout")
     assert identified["message"] == message

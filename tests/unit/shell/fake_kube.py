@@ -36,6 +36,9 @@ R = TypeVar("R")
 
 DEPLOYMENTS = "deployments"
 REPLICASETS = "replicasets"
+STATEFULSETS = "statefulsets"
+DAEMONSETS = "daemonsets"
+CONTROLLERREVISIONS = "controllerrevisions"
 CONFIGMAPS = "configmaps"
 EVENTS = "events"
 SECRETS = "secrets"
@@ -262,8 +265,9 @@ class FakeKube:
         return [c for c in self.calls if c.what == (verb, resource)]
 
     def writes(self) -> list[Call]:
-        """The calls that change something (create, patch), in order."""
-        return [c for c in self.calls if c.verb in ("create", "patch")]
+        """The calls that change the cluster's objects (create, patch; Events aside), in
+        order."""
+        return [c for c in self.calls if c.verb in ("create", "patch") and c.resource != "events"]
 
     # -- the machinery -------------------------------------------------------------------
 
@@ -407,6 +411,70 @@ class FakeKube:
             "patch", DEPLOYMENTS, namespace, name, answer, body=patch, dry_run=dry_run
         )
 
+    # StatefulSets and DaemonSets: stored under their plural ("statefulsets", ...).
+
+    @staticmethod
+    def _plural(kind: str) -> str:
+        return {"StatefulSet": STATEFULSETS, "DaemonSet": DAEMONSETS}[kind]
+
+    async def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        plural = self._plural(kind)
+        return await self._call(
+            "get", plural, namespace, name, lambda: self._read(plural, namespace, name)
+        )
+
+    async def list_workloads(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        plural = self._plural(kind)
+        return await self._call(
+            "list", plural, namespace, None, lambda: self.all(plural, namespace)
+        )
+
+    async def list_controllerrevisions(
+        self, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        def answer() -> list[Body]:
+            return [
+                r
+                for r in self.all(CONTROLLERREVISIONS, namespace)
+                if selects(label_selector, (r.get("metadata") or {}).get("labels") or {})
+            ]
+
+        return await self._call(
+            "list",
+            CONTROLLERREVISIONS,
+            namespace,
+            None,
+            answer,
+            body={"labelSelector": label_selector},
+        )
+
+    async def strategic_patch_workload(
+        self, kind: str, namespace: str, name: str, patch: dict[str, Any], *, dry_run: bool = False
+    ) -> None:
+        """The undo's patch shape only: metadata.resourceVersion is a precondition (409),
+        spec.template with "$patch": "replace" replaces the template."""
+        plural = self._plural(kind)
+
+        def answer() -> None:
+            current = self._stored(plural, namespace, name)
+            wanted = (patch.get("metadata") or {}).get("resourceVersion")
+            if wanted is not None and wanted != current["metadata"].get("resourceVersion"):
+                raise api_error(409, "the object has been modified")
+            updated = copy.deepcopy(current)
+            template = ((patch.get("spec") or {}).get("template")) or None
+            if template is not None:
+                template = {k: v for k, v in template.items() if k != "$patch"}
+                if template != updated["spec"].get("template"):
+                    updated["spec"]["template"] = template
+                    updated["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+                    updated["metadata"]["resourceVersion"] = self._next_version()
+            if not dry_run:
+                self.objects[(plural, namespace, name)] = updated
+
+        return await self._call(
+            "patch", plural, namespace, name, answer, body=patch, dry_run=dry_run
+        )
+
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._call(
             "get", CONFIGMAPS, namespace, name, lambda: self._read(CONFIGMAPS, namespace, name)
@@ -458,7 +526,8 @@ class FakeKube:
         }
 
         def answer() -> None:
-            self.events.append(event)
+            # How many writes the cluster had seen when it was posted (the order matters).
+            self.events.append({**event, "afterWrites": len(self.writes())})
 
         await self._call("create", EVENTS, meta["namespace"], None, answer, body=event)
 

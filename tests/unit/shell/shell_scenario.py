@@ -57,7 +57,16 @@ class Event:
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+    """Run one shell coroutine, then what it left to finish in the background (Events are
+    posted after the status write, apart from it)."""
+
+    async def and_the_background() -> T:
+        result = await coroutine
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        await asyncio.gather(*pending, return_exceptions=True)
+        return result
+
+    return asyncio.run(and_the_background())
 
 
 def sample(name: str, **labels: str) -> float:
@@ -266,6 +275,7 @@ class Scenario:
                 e["message"],
                 str(e["involvedObject"]["kind"]),
                 str(e["involvedObject"]["name"]),
+                int(e.get("afterWrites", 0)),
             )
             for e in self.kube.events
         ]

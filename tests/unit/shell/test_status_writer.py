@@ -144,7 +144,7 @@ def test_an_event_about_the_deployment_names_it_with_its_uid(scenario: Scenario)
     assert (event.kind, event.name) == ("Deployment", "api")
     deployment = scenario.kube.get(DEPLOYMENTS, NAMESPACE, "api")
     assert deployment is not None
-    assert scenario.kopf_targets[-1]["metadata"]["uid"] == deployment["metadata"]["uid"]
+    assert scenario.kube.events[-1]["involvedObject"]["uid"] == deployment["metadata"]["uid"]
 
 
 def test_a_spilled_timeline_is_archived_before_the_status_is_written(
