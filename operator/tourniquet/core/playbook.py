@@ -16,7 +16,7 @@ from tourniquet.api.vocabulary import ConditionType, Observed, Phase, Reason
 from tourniquet.core import postmortem
 from tourniquet.core.clock import format_time, parse_time, seconds_between
 from tourniquet.core.conditions import get_condition
-from tourniquet.core.lifecycle import Draft
+from tourniquet.core.draft import Draft
 from tourniquet.core.severity_policy import (
     SeverityPolicy,
     SeverityRule,

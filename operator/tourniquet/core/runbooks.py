@@ -28,7 +28,7 @@ from tourniquet.core.conditions import get_condition
 from tourniquet.core.projections import mapping, text
 
 if TYPE_CHECKING:
-    from tourniquet.core.lifecycle import Draft
+    from tourniquet.core.draft import Draft
 
 # Runbook condition types and reasons.
 

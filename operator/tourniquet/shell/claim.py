@@ -10,6 +10,7 @@ from typing import Any
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.controller_revisions import REVISIONED_KINDS
+from tourniquet.core.draft import Draft
 from tourniquet.core.guards import Refusal, UndoRequest, check_undo
 from tourniquet.core.projections import mapping
 from tourniquet.core.rollback import UndoPlan
@@ -22,7 +23,7 @@ from tourniquet.shell.status_writer import commit
 from tourniquet.shell.workload_cache import DeploymentIndex
 
 
-def paused_refusal_cleared(d: flow.Draft, deployments: DeploymentIndex) -> bool:
+def paused_refusal_cleared(d: Draft, deployments: DeploymentIndex) -> bool:
     """An undo refused only because the Deployment was paused goes ahead once it is
     resumed: same approval, same target (the guards check that again)."""
     mitigation = d.mitigation or {}
@@ -32,7 +33,7 @@ def paused_refusal_cleared(d: flow.Draft, deployments: DeploymentIndex) -> bool:
     return bool(views) and not views[0].paused
 
 
-async def undo(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> After:
+async def undo(d: Draft, rt: Runtime, deployments: DeploymentIndex) -> After:
     """The guarded undo: fresh reads, the guards, a claim in status, then the patch."""
     outcome, deployment = await read_and_check(d, rt, mitigation=d.mitigation)
     if isinstance(outcome, Refusal):
@@ -55,7 +56,7 @@ async def undo(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> Afte
 
 
 async def read_and_check(
-    d: flow.Draft, rt: Runtime, mitigation: Mapping[str, Any] | None
+    d: Draft, rt: Runtime, mitigation: Mapping[str, Any] | None
 ) -> tuple[UndoPlan | RevisionUndoPlan | Refusal, dict[str, Any] | None]:
     """The guards, on fresh reads of the suspect Deployment and its ReplicaSets (or the
     StatefulSet or DaemonSet and its ControllerRevisions)."""

@@ -11,6 +11,7 @@ from typing import Any
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.controller_revisions import REVISIONED_KINDS
+from tourniquet.core.draft import Draft
 from tourniquet.core.guards import Refusal
 from tourniquet.core.rollout_status import rollout_status
 from tourniquet.core.selectors import selector_string
@@ -25,7 +26,7 @@ log = logging.getLogger("tourniquet")
 
 
 async def follow(
-    d: flow.Draft,
+    d: Draft,
     rt: Runtime,
     deployments: DeploymentIndex,
     watched: Mapping[str, Any] | None = None,

@@ -4,15 +4,15 @@ them is written (shell/outbox.py)."""
 
 from __future__ import annotations
 
-from tourniquet.core import lifecycle as flow
 from tourniquet.core import notifications as notify
 from tourniquet.core import playbook
 from tourniquet.core.clock import format_time
+from tourniquet.core.draft import Draft
 from tourniquet.core.severity_policy import SeverityPolicy, SeverityRule
 from tourniquet.shell.outbox import Delivery
 
 
-def stage_updates(d: flow.Draft, policy: SeverityPolicy, rule: SeverityRule) -> None:
+def stage_updates(d: Draft, policy: SeverityPolicy, rule: SeverityRule) -> None:
     """Comms updates go to every webhook the policy names for this severity; nothing here
     waits on a webhook. Sent once the status recording them is written: an operator
     killed between that write and the delivery does not send them again (the outbox is

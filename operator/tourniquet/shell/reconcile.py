@@ -15,6 +15,7 @@ from typing import Any
 
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook, runbooks
+from tourniquet.core.draft import Draft
 from tourniquet.core.suspect_revisions import find_any_suspect
 from tourniquet.observability import metrics
 from tourniquet.shell import (
@@ -47,7 +48,7 @@ async def reconcile(
         if rt.backoff.holding(uid, time.monotonic()):
             return  # failing: the resync after its backoff tries again, not every event
         metrics.RECONCILES.inc()
-        draft = flow.Draft(body, datetime.now(UTC), rt.settings.timeline_limit)
+        draft = Draft(body, datetime.now(UTC), rt.settings.timeline_limit)
         _follow_deployment(rt, draft, body)
         if draft.resource_version in rt.superseded.get(uid, ()):
             # This reconcile waited for the lock while a newer version was written; it
@@ -69,7 +70,7 @@ async def reconcile(
             )
             # On what was last written: a claim written before the failure is newer.
             latest = rt.latest(uid, body)
-            failed = flow.Draft(latest, datetime.now(UTC), rt.settings.timeline_limit)
+            failed = Draft(latest, datetime.now(UTC), rt.settings.timeline_limit)
             # Stable words: the same failure leaves the same condition, so it writes once.
             flow.failed_reconcile(failed, failure.describe())
             await commit(failed, rt, indexes.deployments)
@@ -77,7 +78,7 @@ async def reconcile(
             rt.backoff.succeeded(uid)
 
 
-def _follow_deployment(rt: Runtime, d: flow.Draft, body: Mapping[str, Any]) -> None:
+def _follow_deployment(rt: Runtime, d: Draft, body: Mapping[str, Any]) -> None:
     """Remember which Deployment an in-flight undo waits on, with the latest Incident."""
     for key in [k for k, v in rt.followed.items() if v["metadata"]["uid"] == d.uid]:
         del rt.followed[key]
@@ -86,7 +87,7 @@ def _follow_deployment(rt: Runtime, d: flow.Draft, body: Mapping[str, Any]) -> N
 
 
 async def _playbook(
-    rt: Runtime, d: flow.Draft, indexes: Indexes, watched: Mapping[str, Any] | None
+    rt: Runtime, d: Draft, indexes: Indexes, watched: Mapping[str, Any] | None
 ) -> None:
     policy = rt.policy.policy
     flow.declare(d)
@@ -123,7 +124,7 @@ async def _playbook(
     await _wrap_up(rt, d, indexes)
 
 
-async def _wrap_up(rt: Runtime, d: flow.Draft, indexes: Indexes) -> None:
+async def _wrap_up(rt: Runtime, d: Draft, indexes: Indexes) -> None:
     """The all-clear, the postmortem, the phase; then one status write."""
     flow.resolve(d)
     playbook.track_postmortem(d, playbook.rule_for(d, rt.policy.policy))

@@ -12,6 +12,7 @@ from typing import Any
 
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
+from tourniquet.core.draft import Draft
 from tourniquet.core.guards import Refusal, UndoRequest
 from tourniquet.core.projections import mapping, text
 from tourniquet.core.rollback_revisions import (
@@ -40,7 +41,7 @@ async def read_workload(
 
 
 async def read_and_check(
-    d: flow.Draft, rt: Runtime, mitigation: Mapping[str, Any] | None
+    d: Draft, rt: Runtime, mitigation: Mapping[str, Any] | None
 ) -> tuple[RevisionUndoPlan | Refusal, dict[str, Any] | None]:
     suspect = d.suspect or {}
     kind, name = text(suspect.get("kind")), text(suspect.get("name"))
@@ -62,7 +63,7 @@ async def read_and_check(
     return outcome, workload
 
 
-async def landed(d: flow.Draft, rt: Runtime) -> tuple[bool | None, dict[str, Any] | None]:
+async def landed(d: Draft, rt: Runtime) -> tuple[bool | None, dict[str, Any] | None]:
     """After a restart: whether the claimed undo reached the workload (see
     rollback_revisions.undo_landed), with the workload as read."""
     mitigation = d.mitigation or {}
@@ -71,7 +72,7 @@ async def landed(d: flow.Draft, rt: Runtime) -> tuple[bool | None, dict[str, Any
     return undo_landed(mitigation, workload, revisions), workload
 
 
-def follow(d: flow.Draft, workload: Mapping[str, Any] | None, timeout_seconds: float) -> None:
+def follow(d: Draft, workload: Mapping[str, Any] | None, timeout_seconds: float) -> None:
     """One look at the undo's rollout, as `kubectl rollout status <kind>/<name>` decides."""
     mitigation = d.mitigation or {}
     kind, name = text(mitigation.get("kind")), text(mitigation.get("name"))

@@ -11,6 +11,7 @@ from typing import Any
 from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook
+from tourniquet.core.draft import Draft
 from tourniquet.core.rollback import UndoPlan
 from tourniquet.core.rollback_revisions import RevisionUndoPlan
 from tourniquet.shell import faults
@@ -29,7 +30,7 @@ async def send_undo(
     rt: Runtime,
     deployments: DeploymentIndex,
 ) -> None:
-    d = flow.Draft(claimed, datetime.now(UTC), rt.settings.timeline_limit)
+    d = Draft(claimed, datetime.now(UTC), rt.settings.timeline_limit)
     name = str((d.mitigation or {}).get("name"))
     await faults.hold_point("before-undo-patch")
     log.info(

@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 from tourniquet.api.vocabulary import OPEN_PHASES, ConditionType, Reason
-from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook
 from tourniquet.core.conditions import get_condition
+from tourniquet.core.draft import Draft, Notice
 from tourniquet.observability import metrics
 from tourniquet.observability.metrics import INCIDENT_STATE, IncidentGauges
 from tourniquet.shell import events, timeline_record
@@ -20,7 +20,7 @@ from tourniquet.shell.workload_cache import DeploymentIndex
 log = logging.getLogger("tourniquet")
 
 
-async def commit(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> dict[str, Any] | None:
+async def commit(d: Draft, rt: Runtime, deployments: DeploymentIndex) -> dict[str, Any] | None:
     """Write the draft with the resourceVersion it was read at as precondition, then
     post its Events and observe its metrics: only what is written is announced.
     Returns the Incident as written, or None when it changed in the meantime."""
@@ -67,18 +67,18 @@ async def commit(d: flow.Draft, rt: Runtime, deployments: DeploymentIndex) -> di
     return written
 
 
-def archived_timeline(d: flow.Draft) -> list[dict[str, Any]]:
+def archived_timeline(d: Draft) -> list[dict[str, Any]]:
     return timeline_record.archived_entries(d)
 
 
-async def _archive_timeline(d: flow.Draft, rt: Runtime) -> bool:
+async def _archive_timeline(d: Draft, rt: Runtime) -> bool:
     """Entries spilled out of the bounded status.timeline are archived first, so the
     postmortem still has the whole timeline; bounded per object (shell/timeline_record),
     so the Incident is never wedged by its own record. True when the Incident changed."""
     return await timeline_record.archive(d, rt)
 
 
-def _gauges(d: flow.Draft) -> IncidentGauges:
+def _gauges(d: Draft) -> IncidentGauges:
     pm = d.status.get("postmortem") or {}
     postmortem = get_condition(d.status.get("conditions"), ConditionType.POSTMORTEM_COMPLETE) or {}
     postmortem_overdue = postmortem.get("reason") == Reason.POSTMORTEM_OVERDUE
@@ -93,7 +93,7 @@ def _gauges(d: flow.Draft) -> IncidentGauges:
     )
 
 
-def _target(notice: flow.Notice, d: flow.Draft, deployments: DeploymentIndex) -> Any:
+def _target(notice: Notice, d: Draft, deployments: DeploymentIndex) -> Any:
     if notice.deployment is None:
         return d.snapshot()
     namespace = d.namespace

@@ -9,8 +9,8 @@ import logging
 from typing import Any
 
 from tourniquet.api.names import TIMELINE_ARCHIVE
-from tourniquet.core import lifecycle as flow
 from tourniquet.core import record, record_chunks
+from tourniquet.core.draft import Draft
 from tourniquet.shell.failures import failure_of
 from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
@@ -18,20 +18,20 @@ from tourniquet.shell.runtime import Runtime
 log = logging.getLogger("tourniquet")
 
 
-def current(d: flow.Draft) -> record.Record:
+def current(d: Draft) -> record.Record:
     return record.parse_record((d.metadata.get("annotations") or {}).get(TIMELINE_ARCHIVE))
 
 
-def archived_entries(d: flow.Draft) -> list[dict[str, Any]]:
+def archived_entries(d: Draft) -> list[dict[str, Any]]:
     """The archived entries not yet sealed into a chunk."""
     return [dict(e) for e in current(d).entries]
 
 
-def sealed_chunks(d: flow.Draft) -> list[str]:
+def sealed_chunks(d: Draft) -> list[str]:
     return record_chunks.chunk_names(d.name, current(d).sealed)
 
 
-async def archive(d: flow.Draft, rt: Runtime) -> bool:
+async def archive(d: Draft, rt: Runtime) -> bool:
     """Archive what the draft spilled; True when the Incident's annotation changed (the
     status is then written on the next event, at the new resourceVersion).
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 from tourniquet.api.vocabulary import Reason
-from tourniquet.core import lifecycle as flow
 from tourniquet.core import postmortem
 from tourniquet.core.clock import format_time
+from tourniquet.core.draft import Draft
 from tourniquet.shell.failures import failure_of
 from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
@@ -15,7 +15,7 @@ from tourniquet.shell.status_writer import archived_timeline
 from tourniquet.shell.timeline_record import sealed_chunks
 
 
-async def write_postmortem(d: flow.Draft, rt: Runtime) -> None:
+async def write_postmortem(d: Draft, rt: Runtime) -> None:
     """The blameless draft, in a ConfigMap owned by the Incident; rewritten only when
     its content changes."""
     state = d.status.get("postmortem")

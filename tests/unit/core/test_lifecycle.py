@@ -19,8 +19,8 @@ from factories import NAMESPACE, REVISION, T0, history, stamp
 from tourniquet.api.vocabulary import ConditionType
 from tourniquet.core import lifecycle as flow
 from tourniquet.core.conditions import get_condition
+from tourniquet.core.draft import Draft, Notice, Observation, merge_patch
 from tourniquet.core.guards import Refusal
-from tourniquet.core.lifecycle import Draft, Notice, Observation, merge_patch
 from tourniquet.core.projections import deployment_view, replicaset_view
 from tourniquet.core.rollback import UndoPlan, undo_plan
 from tourniquet.core.rollout_status import RolloutStatus, rollout_status

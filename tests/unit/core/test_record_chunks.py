@@ -7,8 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from tourniquet.api.names import TIMELINE_ARCHIVE
-from tourniquet.core import lifecycle as flow
 from tourniquet.core import record, record_chunks
+from tourniquet.core.draft import Draft
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -70,6 +70,6 @@ def test_a_step_archived_long_ago_is_not_recorded_again() -> None:
         "spec": {},
         "status": {"timeline": []},
     }
-    d = flow.Draft(body, T0 + timedelta(hours=1))
+    d = Draft(body, T0 + timedelta(hours=1))
     assert d.record("AlertResolved", entry(1)["message"]) is False
     assert d.record("AlertResolved", entry(2)["message"]) is True

@@ -16,7 +16,7 @@ import yaml
 from tourniquet.api.vocabulary import Reason
 from tourniquet.cli import runbooks as runbook_cli
 from tourniquet.core import runbooks
-from tourniquet.core.lifecycle import Draft
+from tourniquet.core.draft import Draft
 from tourniquet.core.runbooks import (
     ALERT_STATUS,
     ALERT_STATUS_AT,

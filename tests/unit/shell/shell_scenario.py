@@ -21,8 +21,8 @@ from factories import NAMESPACE, history, stamp
 from fake_kube import DEPLOYMENTS, REPLICASETS, FakeKube
 
 from tourniquet.api.names import INCIDENTS
-from tourniquet.core import lifecycle as flow
 from tourniquet.core.backoff import Backoff
+from tourniquet.core.draft import Draft
 from tourniquet.observability.metrics import REGISTRY
 from tourniquet.shell import faults, reconcile
 from tourniquet.shell.kube import Kube
@@ -132,8 +132,8 @@ class Scenario:
         indexes = self.indexes()
         run(reconcile.reconcile(self.rt, self.incident(), indexes, watched))
 
-    def draft(self, body: Mapping[str, Any] | None = None) -> flow.Draft:
-        return flow.Draft(
+    def draft(self, body: Mapping[str, Any] | None = None) -> Draft:
+        return Draft(
             body if body is not None else self.incident(),
             datetime.now(UTC),
             self.settings.timeline_limit,

@@ -15,6 +15,7 @@ from shell_scenario import INCIDENT, INCIDENT_STATUS, Scenario, rollbacks, run
 
 from tourniquet.api.names import INCIDENTS, TIMELINE_ARCHIVE
 from tourniquet.core import lifecycle as flow
+from tourniquet.core.draft import Draft
 from tourniquet.core.guards import Refusal
 from tourniquet.core.severity_policy import NotificationTarget
 from tourniquet.notifications import delivery
@@ -26,7 +27,7 @@ from tourniquet.shell.status_writer import commit
 REFUSAL = Refusal("NoPreviousRevision", "Deployment api has no revision before 3 to return to.")
 
 
-def refused(scenario: Scenario) -> flow.Draft:
+def refused(scenario: Scenario) -> Draft:
     """A draft with a status change, an Event and a metric observation to announce."""
     scenario.ready_for_undo()
     d = scenario.draft()
@@ -36,7 +37,7 @@ def refused(scenario: Scenario) -> flow.Draft:
     return d
 
 
-def write(scenario: Scenario, d: flow.Draft) -> dict[str, object] | None:
+def write(scenario: Scenario, d: Draft) -> dict[str, object] | None:
     return run(commit(d, scenario.rt, scenario.indexes().deployments))
 
 
@@ -152,7 +153,7 @@ def test_a_spilled_timeline_is_archived_before_the_status_is_written(
 ) -> None:
     scenario.ready_for_undo()
     now = datetime.now(UTC)
-    d = flow.Draft(scenario.incident(), now, timeline_limit=10)
+    d = Draft(scenario.incident(), now, timeline_limit=10)
     for n in range(12):
         d.record("IncidentUpdate", f"update {n}")
     assert d.archived
@@ -163,7 +164,7 @@ def test_a_spilled_timeline_is_archived_before_the_status_is_written(
     assert call.what == ("patch", INCIDENTS)
     assert TIMELINE_ARCHIVE in scenario.incident()["metadata"]["annotations"]
 
-    again = flow.Draft(scenario.incident(), now, timeline_limit=10)
+    again = Draft(scenario.incident(), now, timeline_limit=10)
     for n in range(12):
         again.record("IncidentUpdate", f"update {n}")
     assert write(scenario, again) is not None
