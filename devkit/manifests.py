@@ -9,27 +9,17 @@ from typing import Any
 
 import yaml
 
+from tourniquet.core import lifecycle
+
 GROUP = "tourniquet.dev"
 INCIDENT_API = f"{GROUP}/v1alpha1"
 RBAC_API = "rbac.authorization.k8s.io"
 # A nodeSelector no node matches: pods of such a revision never schedule (never Ready).
 NO_NODE = {"tourniquet.dev/no-such-node": "true"}
 
-# THE APPROVAL SHAPE, in this one place. DESIGN.md's approval names what it approves:
-# {approvedBy, kind, name, revision}. Until the operator's CRD schema accepts kind and name
-# (it may reject them today), approvals are written in the old shape {approvedBy,
-# revision}. The change that lands the new shape in the operator sets this to True.
-APPROVAL_NAMES_TARGET = True
-
-
-def approval_patch(approved_by: str, kind: str, name: str, revision: int) -> dict[str, Any]:
-    """The status merge patch that approves undoing `kind`/`name` at `revision`, in the
-    name of `approved_by`: {"status": {"approval": {...}}} (see APPROVAL_NAMES_TARGET)."""
-    approval: dict[str, Any] = {"approvedBy": approved_by}
-    if APPROVAL_NAMES_TARGET:
-        approval |= {"kind": kind, "name": name}
-    approval["revision"] = revision
-    return {"status": {"approval": approval}}
+# The approval patch is the operator's own (core.lifecycle.approval_patch): the one the
+# Incident offers, the plugin writes and the README documents.
+approval_patch = lifecycle.approval_patch
 
 
 RESOLVE_PATCH = {"spec": {"resolved": True}}

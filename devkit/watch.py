@@ -56,6 +56,12 @@ class Watch:
             for line in self._proc.stdout:
                 at = time.monotonic()
                 buffer += line
+                # An event ends in a top-level "}": a line of its own when kubectl indents
+                # it, the end of its one line when not. Only then is decoding worth trying
+                # (at every line, a large object would be read once per line of it).
+                end = line.rstrip("\r\n")
+                if not (end == "}" or (end.startswith("{") and end.endswith("}"))):
+                    continue
                 try:
                     parsed, _ = decoder.raw_decode(buffer.strip())
                 except json.JSONDecodeError:

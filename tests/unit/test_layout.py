@@ -1,4 +1,4 @@
-"""The layout DESIGN.md makes binding, and the habits that keep the suite collectable."""
+"""The layout ../shared/DESIGN.md makes binding, and the habits that keep the suite collectable."""
 
 from __future__ import annotations
 

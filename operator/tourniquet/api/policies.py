@@ -1,5 +1,5 @@
 """The two ValidatingAdmissionPolicies that make the API server enforce who may do what
-(DESIGN.md, "Who may do what"), generated from the models like the CRDs.
+(../shared/DESIGN.md, "Who may do what"), generated from the models like the CRDs.
 
 - `tourniquet-incident-approval` guards Incidents: the approval (in the approver's own
   name, by the commander as they were before the request, holding the RBAC verb

@@ -1,6 +1,6 @@
 """The guarded undo: every reason not to touch a Deployment, checked before the patch.
 
-The order is the contract (DESIGN.md, "Guarded undo"): the first failing check names the
+The order is the contract (../shared/DESIGN.md, "Guarded undo"): the first failing check names the
 refusal, so an on-call engineer sees the most fundamental problem first.
 """
 

@@ -7,12 +7,11 @@ nothing here reads the clock or the cluster.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tourniquet.api.vocabulary import ConditionType, Observed, Phase, Reason
+from tourniquet.api.vocabulary import ConditionType, Observed, Reason
 from tourniquet.core import postmortem
 from tourniquet.core.clock import format_time, parse_time, seconds_between
 from tourniquet.core.conditions import get_condition
@@ -372,13 +371,5 @@ def track_postmortem(d: Draft, rule: SeverityRule) -> None:
             )
 
 
-def phase(d: Draft, base: str) -> str:
-    return Phase.CLOSED if base == Phase.RESOLVED and d.status.get("closedAt") else base
-
-
 def is_drill(d: Draft) -> bool:
     return bool(d.spec.get("drill"))
-
-
-def drill_label(body: Mapping[str, Any]) -> str:
-    return "true" if (body.get("spec") or {}).get("drill") else "false"

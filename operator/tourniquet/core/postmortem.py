@@ -29,7 +29,6 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 COMMS_UPDATE_KIND = Reason.COMMS_UPDATE
 
 # The sections responders write, in the order the document shows them.
-SECTIONS = ("summary", "impact", "rootCauses", "wentWell", "wentPoorly", "actionItems")
 
 _MAX_DNS_SUBDOMAIN = 253
 _MAX_LABEL_VALUE = 63
@@ -40,7 +39,6 @@ _DUE_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _NUMBERED_UPDATE = re.compile(r"update #([0-9]+):")
 # Wording that puts a person where a cause belongs; flagged, never refused.
 _BLAME = re.compile(r"\b(human|operator|user|engineer|developer)[ -]error\b", re.IGNORECASE)
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
 
 _ROLES = (

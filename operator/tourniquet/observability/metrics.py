@@ -1,4 +1,5 @@
-"""Prometheus metrics (names are part of the API: see DESIGN.md) and the HTTP endpoint.
+"""Prometheus metrics (their names are part of the API: ../shared/DESIGN.md, "Metrics")
+and the HTTP endpoint.
 
 Counters and histograms are observed once per incident transition: the status
 records that the transition happened, so a restarted operator never observes it twice.

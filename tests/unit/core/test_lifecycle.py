@@ -718,7 +718,7 @@ def test_every_refused_approval_gets_its_warning_event() -> None:
     flow.refuse(d, UNVERIFIED)
     assert d.observations == [Observation("rollback", result="refused", reason=UNVERIFIED.reason)]
     assert d.mitigation is not None and d.mitigation["approvalRevision"] == 3
-    # DESIGN.md: refused "with a condition reason, an Event and a metric".
+    # ../shared/DESIGN.md, "Guarded undo": refused "with a condition reason, an Event and a metric".
     assert [n.reason for n in d.notices] == ["ApprovalUnverified"]
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import pytest
 import yaml
-from devkit import manifests
 from devkit.demo.script import (
     approve_command,
     deployment_manifest,
@@ -21,16 +19,13 @@ from devkit.manifests import to_yaml
 from test_harness_metrics import METRICS
 
 from tourniquet.core import lifecycle as incident_flow
+from tourniquet.core.draft import Draft
 from tourniquet.core.suspect import Suspect
 
 
-def test_the_approve_command_is_the_one_the_incident_offers(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # ... which is what the operator puts in status.mitigation.message for this incident,
-    # once the harness writes approvals that name their target (the operator does).
-    monkeypatch.setattr(manifests, "APPROVAL_NAMES_TARGET", True)
-    draft = incident_flow.Draft(incident_manifest(), datetime(2026, 11, 27, tzinfo=UTC))
+def test_the_approve_command_is_the_one_the_incident_offers() -> None:
+    # ... which is what the operator puts in status.mitigation.message for this incident.
+    draft = Draft(incident_manifest(), datetime(2026, 11, 27, tzinfo=UTC))
     suspect = Suspect(
         deployment="api",
         replica_set="api-7c7fbdb47c",

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from devkit import manifests
 from devkit.incidents import approve_args, patch_args
 from devkit.manifests import approval_patch, deployment, incident
 from devkit.workloads import revision_of, rollout_complete, template_image
 
 
-def test_without_the_switch_the_approval_has_the_old_shape(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(manifests, "APPROVAL_NAMES_TARGET", False)
-    assert approval_patch("alice", "Deployment", "api", 7) == {
-        "status": {"approval": {"approvedBy": "alice", "revision": 7}}
-    }
-
-
-def test_one_switch_makes_the_approval_name_its_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(manifests, "APPROVAL_NAMES_TARGET", True)
+def test_the_approval_names_its_target() -> None:
     patch = approval_patch("alice", "Deployment", "api", 7)
-    # DESIGN.md's shape, keys in its order.
+    # ../shared/DESIGN.md's shape, keys in its order.
     assert json.dumps(patch, separators=(",", ":")) == (
         '{"status":{"approval":{"approvedBy":"alice","kind":"Deployment","name":"api",'
         '"revision":7}}}'
