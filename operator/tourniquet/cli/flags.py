@@ -99,6 +99,14 @@ def add_run_arguments(run: argparse.ArgumentParser, env: Mapping[str, str] = os.
         help="coordinate several replicas through this KopfPeering "
         "(default: standalone, one replica)",
     )
+    run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        metavar="SECONDS",
+        default=default("PEERING_LIFETIME", DEFAULTS.peering_lifetime),
+        help="how long a replica's peering keepalive counts: a standby takes over this "
+        "long after the active replica stops [%(default)s]",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
     _add_alert_arguments(run, env)
 
@@ -155,6 +163,7 @@ def settings(args: argparse.Namespace) -> Settings:
     return Settings(
         namespaces=namespaces,
         peering=args.peering,
+        peering_lifetime=args.peering_lifetime,
         metrics_addr=args.metrics_addr,
         approval_policy=args.approval_policy,
         trust_unverified_approvals=args.trust_unverified_approvals,

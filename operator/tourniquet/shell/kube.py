@@ -321,6 +321,29 @@ class Kube:
         )
         return None if obj is None else dict(obj)
 
+    async def get_peering(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """kopf's peering object: a KopfPeering in `namespace`, else the ClusterKopfPeering."""
+        if namespace is None:
+            obj = await self._get(
+                "clusterkopfpeerings",
+                self._custom.get_cluster_custom_object,
+                "kopf.dev",
+                "v1",
+                "clusterkopfpeerings",
+                name,
+            )
+        else:
+            obj = await self._get(
+                "kopfpeerings",
+                self._custom.get_namespaced_custom_object,
+                "kopf.dev",
+                "v1",
+                namespace,
+                "kopfpeerings",
+                name,
+            )
+        return None if obj is None else dict(obj)
+
     async def patch_runbook_status(
         self, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:

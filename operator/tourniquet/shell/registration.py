@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import kopf
@@ -15,9 +15,11 @@ import kopf
 from tourniquet.api.names import FINALIZER, GROUP, INCIDENTS, RUNBOOKS, VERSION
 from tourniquet.api.vocabulary import Phase
 from tourniquet.core import lifecycle
+from tourniquet.core.peering import priority_of
 from tourniquet.observability.metrics import INCIDENT_STATE, MetricsServer
 from tourniquet.shell import alert_intake, reconcile, runbook_status
 from tourniquet.shell.kube import Kube, load_config
+from tourniquet.shell.peering_role import PeeringRole, own_identity
 from tourniquet.shell.policy_presence import PolicyPresence
 from tourniquet.shell.policy_watch import PolicyWatch
 from tourniquet.shell.runtime import Probes, Runtime
@@ -55,6 +57,9 @@ class Operator:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Distinct per replica, so that kopf peering makes one active (shell/peering_role).
+        self.identity = own_identity()
+        self.peering: PeeringRole | None = None
         self.registry = kopf.OperatorRegistry()
         self.probes = Probes()
         self._runtime: Runtime | None = None
@@ -127,9 +132,11 @@ class Operator:
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 30
         settings.posting.level = logging.WARNING
+        settings.peering.lifetime = self.settings.peering_lifetime
         load_config()
         ours = self.settings
         kube = Kube()
+        self.peering = PeeringRole(kube, ours.peering, ours.namespaces, self.identity)
         policy = PolicyWatch(ours.policy_configmap, ours.policy_refresh_seconds)
         rt = Runtime(
             settings=ours,
@@ -145,6 +152,7 @@ class Operator:
         await policy.refresh(kube)
         rt.background.append(asyncio.create_task(policy.run(kube)))
         rt.background.append(asyncio.create_task(rt.approval_policy.run(kube)))
+        rt.background.append(asyncio.create_task(self.peering.run()))
         self._server = MetricsServer(ours.metrics_addr, ready=self._ready)
         await self._server.start()
         log.info("metrics and probes on http://%s/metrics (/healthz, /readyz)", ours.metrics_addr)
@@ -155,12 +163,16 @@ class Operator:
         await alert_intake.start(rt)
 
     def _ready(self) -> bool:
-        """Ready once kopf watches the Incidents and the caches have their first lists."""
-        return self.probes.ready.is_set() and self.runtime.workloads.synced.is_set()
+        """Ready once kopf watches the Incidents and the caches have their first lists,
+        and, with peering, while this replica is the active one or a standby behind it."""
+        peering_ok = self.peering is None or self.peering.ready
+        return self.probes.ready.is_set() and self.runtime.workloads.synced.is_set() and peering_ok
 
     def _deployment_changed(self, body: Mapping[str, Any]) -> None:
         """An undo's rollout is followed as it progresses, not only on the resync."""
         rt = self.runtime
+        if self.peering is not None and not self.peering.acting:
+            return  # a standby's kopf is paused: the active replica follows the rollout
         metadata = body.get("metadata") or {}
         followed = rt.followed.get((str(metadata.get("namespace")), str(metadata.get("name"))))
         if followed is not None:
@@ -187,6 +199,8 @@ def run(settings: Settings) -> None:
         registry=operator.registry,
         standalone=settings.peering is None,
         peering_name=settings.peering,
+        identity=cast(Any, operator.identity),  # kopf.peering.Identity: a NewType of str
+        priority=priority_of(operator.identity),
         clusterwide=not settings.namespaces,
         namespaces=list(settings.namespaces),
         ready_flag=operator.probes.ready,

@@ -17,6 +17,9 @@ class Settings:
     namespaces: tuple[str, ...] = ()
     #: A KopfPeering name for several replicas; None: standalone, one replica.
     peering: str | None = None
+    #: Seconds a replica's peering keepalive is valid: a standby takes over this long
+    #: after the active replica stops (kopf's default is 60).
+    peering_lifetime: int = 60
     metrics_addr: str = "127.0.0.1:8080"
     # The ValidatingAdmissionPolicy that makes the API server check who approves.
     approval_policy: str = APPROVAL_POLICY_NAME
