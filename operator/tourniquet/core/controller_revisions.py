@@ -74,7 +74,7 @@ def templates_match(workload: Body, revision: Body) -> bool:
     return bool(_semantic(workload_template(workload)) == _semantic(revision_template(revision)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RevisionedView:
     """A StatefulSet or DaemonSet, as the suspect search needs it."""
 
@@ -87,7 +87,7 @@ class RevisionedView:
     images: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ControllerRevisionView:
     namespace: str
     name: str

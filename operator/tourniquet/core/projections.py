@@ -8,6 +8,7 @@ or None fields, and the callers skip what they cannot use.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ _GO_INT = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeploymentView:
     namespace: str
     name: str
@@ -37,7 +38,7 @@ class DeploymentView:
     images: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReplicaSetView:
     namespace: str
     name: str
@@ -107,7 +108,8 @@ def deployment_view(body: Mapping[str, Any]) -> DeploymentView:
     metadata = mapping(body.get("metadata"))
     spec = mapping(body.get("spec"))
     return DeploymentView(
-        namespace=text(metadata.get("namespace")),
+        # Interned: thousands of views share a few namespaces.
+        namespace=sys.intern(text(metadata.get("namespace"))),
         name=text(metadata.get("name")),
         uid=text(metadata.get("uid")),
         labels=string_labels(metadata.get("labels")),
@@ -124,7 +126,7 @@ def replicaset_view(body: Mapping[str, Any]) -> ReplicaSetView:
     if owner is not None and owner.get("kind") != "Deployment":
         owner = None
     return ReplicaSetView(
-        namespace=text(metadata.get("namespace")),
+        namespace=sys.intern(text(metadata.get("namespace"))),
         name=text(metadata.get("name")),
         uid=text(metadata.get("uid")),
         owner_uid=(text(owner.get("uid")) or None) if owner is not None else None,
