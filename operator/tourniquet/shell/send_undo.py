@@ -70,6 +70,7 @@ async def send_undo(
             )
     else:
         faults.crash_point("after-undo-patch")
+        await faults.hold_point("after-undo-patch")
         if drill:
             flow.drill_rehearsed(d)
         else:
