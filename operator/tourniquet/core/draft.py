@@ -146,7 +146,7 @@ class Draft:
         """A timeline entry, and an Event with reason `event` when given. A step re-run
         after a restart records nothing new: the timeline already holds the entry.
         Returns whether the entry is new."""
-        if record.digest(kind, message) in self.archived_digests:
+        if record.digest(kind, timeline.bounded(message)) in self.archived_digests:
             return False  # recorded already, and archived since: once is the record
         before = self.status.get("timeline") or []
         grown = timeline.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 from tourniquet.api.names import API_VERSION, INCIDENT_KIND, INCIDENT_LABEL
 from tourniquet.api.vocabulary import MitigationAction, MitigationResult, Reason
 from tourniquet.core.clock import parse_time, seconds_between
+from tourniquet.core.record import digest as record_digest
+from tourniquet.core.timeline import bounded
 
 DATA_KEY = "postmortem.md"
 CONFIGMAP_SUFFIX = "-postmortem"
@@ -324,7 +326,9 @@ def _update_number(row: TimelineRow) -> int | None:
 
 
 def merged_timeline(
-    incident: Mapping[str, Any], archived_timeline: Sequence[Mapping[str, Any]] = ()
+    incident: Mapping[str, Any],
+    archived_timeline: Sequence[Mapping[str, Any]] = (),
+    sealed: Container[str] = frozenset(),
 ) -> list[TimelineRow]:
     """The complete timeline: archived entries, status.timeline and spec.updates merged.
 
@@ -368,6 +372,9 @@ def merged_timeline(
         state = _text(update.get("statusPage"))
         posted = f" (status page: {_one_line(state)})" if state else ""
         index = numbered.get(position)
+        recorded_as = f"update #{position}: {update.get('message', '')}"
+        if index is None and record_digest(COMMS_UPDATE_KIND, bounded(recorded_as)) in sealed:
+            continue  # its timeline entry is in a sealed chunk of the record: shown there
         if index is not None:
             # Recorded when forwarded; the update's own time is when it was posted.
             old = rows[index]
@@ -778,6 +785,7 @@ def render(
     archived_timeline: Sequence[Mapping[str, Any]] = (),
     now: datetime,
     sealed_chunks: Sequence[str] = (),
+    sealed: Container[str] = frozenset(),
 ) -> str:
     """The postmortem as Markdown, ending with one newline. The same Incident, archive and
     `now` always give the same bytes: no dict order, locale or local time zone is read."""
@@ -788,7 +796,7 @@ def render(
         _header(body, missing_sections(body), moment),
         _summary(postmortem),
         _impact(body, moment),
-        _timeline(merged_timeline(body, archived_timeline), sealed_chunks),
+        _timeline(merged_timeline(body, archived_timeline, sealed), sealed_chunks),
         _detection(body),
         _what_changed(body),
         _contributing_factors(postmortem),

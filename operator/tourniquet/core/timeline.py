@@ -13,9 +13,15 @@ DEFAULT_LIMIT = 200
 _ELLIPSIS = "…"
 
 
-def entry(at: datetime, kind: str, message: str, actor: str | None = None) -> dict[str, Any]:
+def bounded(message: str) -> str:
+    """The message as an entry holds it: at most MAX_MESSAGE_LENGTH characters."""
     if len(message) > MAX_MESSAGE_LENGTH:
-        message = message[: MAX_MESSAGE_LENGTH - len(_ELLIPSIS)] + _ELLIPSIS
+        return message[: MAX_MESSAGE_LENGTH - len(_ELLIPSIS)] + _ELLIPSIS
+    return message
+
+
+def entry(at: datetime, kind: str, message: str, actor: str | None = None) -> dict[str, Any]:
+    message = bounded(message)
     record: dict[str, Any] = {"at": format_time(at), "kind": kind, "message": message}
     if actor is not None:
         record["actor"] = actor

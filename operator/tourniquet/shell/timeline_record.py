@@ -31,6 +31,10 @@ def sealed_chunks(d: Draft) -> list[str]:
     return record_chunks.chunk_names(d.name, current(d).sealed)
 
 
+def sealed_digests(d: Draft) -> frozenset[str]:
+    return record.archived_digests(current(d))
+
+
 async def archive(d: Draft, rt: Runtime) -> bool:
     """Archive what the draft spilled; True when the Incident's annotation changed (the
     status is then written on the next event, at the new resourceVersion).
@@ -59,7 +63,24 @@ async def archive(d: Draft, rt: Runtime) -> bool:
                 failure.describe(),
             )
             after = record.unsealed(before, d.archived)
-    await rt.kube.patch_incident(
-        d.namespace, d.name, {"metadata": {"annotations": {TIMELINE_ARCHIVE: record.dump(after)}}}
-    )
+    # With the resourceVersion read as precondition: a reconcile of a stale body (kopf may
+    # still deliver the event of a version this replaced) must not count chunks again.
+    try:
+        await rt.kube.patch_incident(
+            d.namespace,
+            d.name,
+            {
+                "metadata": {
+                    "resourceVersion": d.resource_version,
+                    "annotations": {TIMELINE_ARCHIVE: record.dump(after)},
+                }
+            },
+        )
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        return True  # changed meanwhile: the next event decides on the current record
+    superseded = rt.superseded.setdefault(d.uid, [])
+    superseded.append(d.resource_version)
+    del superseded[:-16]
     return True

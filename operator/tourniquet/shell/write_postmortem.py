@@ -12,7 +12,7 @@ from tourniquet.shell.failures import failure_of
 from tourniquet.shell.kube import ApiException
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import archived_timeline
-from tourniquet.shell.timeline_record import sealed_chunks
+from tourniquet.shell.timeline_record import sealed_chunks, sealed_digests
 
 
 async def write_postmortem(d: Draft, rt: Runtime) -> None:
@@ -26,6 +26,7 @@ async def write_postmortem(d: Draft, rt: Runtime) -> None:
         archived_timeline=archived_timeline(d),
         now=d.now,
         sealed_chunks=sealed_chunks(d),
+        sealed=sealed_digests(d),
     )
     # The "Generated at" line changes every time; the content is what counts.
     content = "\n".join(ln for ln in markdown.splitlines() if not ln.startswith("| Generated at"))

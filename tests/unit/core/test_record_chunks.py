@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from tourniquet.api.names import TIMELINE_ARCHIVE
-from tourniquet.core import record, record_chunks
+from tourniquet.core import postmortem, record, record_chunks
 from tourniquet.core.draft import Draft
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -73,3 +73,24 @@ def test_a_step_archived_long_ago_is_not_recorded_again() -> None:
     d = Draft(body, T0 + timedelta(hours=1))
     assert d.record("AlertResolved", entry(1)["message"]) is False
     assert d.record("AlertResolved", entry(2)["message"]) is True
+
+
+def test_a_long_message_archived_cut_is_still_recognised() -> None:
+    long = "x" * 2000
+    cut = Draft({"metadata": {}, "spec": {}, "status": {}}, T0)
+    cut.record("Note", long)
+    archived, _ = record.advance(record.Record(), cut.status["timeline"])
+    body = {
+        "metadata": {"annotations": {TIMELINE_ARCHIVE: record.dump(archived)}},
+        "spec": {},
+        "status": {"timeline": []},
+    }
+    assert Draft(body, T0).record("Note", long) is False
+
+
+def test_a_comms_update_sealed_in_a_chunk_is_not_shown_again() -> None:
+    update = {"author": "alice", "message": "we are on it"}
+    sealed = {record.digest("CommsUpdate", "update #1: we are on it")}
+    body = {"spec": {"updates": [update]}, "status": {"timeline": []}}
+    assert [r.message for r in postmortem.merged_timeline(body)] == ["update #1: we are on it"]
+    assert postmortem.merged_timeline(body, sealed=sealed) == []

@@ -583,6 +583,10 @@ class FakeKube:
             "get", RUNBOOKS, namespace, name, lambda: self._read(RUNBOOKS, namespace, name)
         )
 
+    async def get_peering(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        # No kopf peering in the shell's unit tests: every operator there is standalone.
+        return await self._call("get", "kopfpeerings", namespace or "", name, lambda: None)
+
     async def patch_runbook_status(
         self, namespace: str, name: str, patch: dict[str, Any]
     ) -> dict[str, Any]:
