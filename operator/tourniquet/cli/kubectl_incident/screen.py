@@ -4,7 +4,6 @@ the `list` table and the `timeline`. Pure: `now` is passed in."""
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from tourniquet.api.vocabulary import OPEN_PHASES, ConditionType, MitigationResu
 from tourniquet.cli.kubectl_incident.grammar import checklist_items
 from tourniquet.core.clock import format_time, parse_time, seconds_between
 from tourniquet.core.postmortem import format_duration, merged_timeline
+from tourniquet.core.record import parse_record
 
 OPERATOR = "tourniquet"
 RECENT_ENTRIES = 5
@@ -417,13 +417,11 @@ def incident_list(items: Sequence[Mapping[str, Any]], now: datetime, namespaces:
 
 
 def archived_timeline(incident: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The entries the operator moved out of the bounded status.timeline (annotation)."""
+    """The entries the operator moved out of the bounded status.timeline and still holds
+    in the annotation (parsed as the operator parses it: defensively). Entries already
+    sealed into chunk ConfigMaps are in the postmortem (`kubectl incident postmortem`)."""
     raw = _map(_map(incident.get("metadata")).get("annotations")).get(TIMELINE_ARCHIVE)
-    try:
-        entries = json.loads(raw) if isinstance(raw, str) else []
-    except ValueError:
-        return []
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    return [dict(entry) for entry in parse_record(raw).entries]
 
 
 def timeline(incident: Mapping[str, Any]) -> str:
