@@ -39,7 +39,7 @@ from devkit.incidents import (
     wait_incident,
 )
 from devkit.kubectl import Cluster, KubectlError
-from devkit.net import free_port
+from devkit.net import answers, free_port
 from devkit.operator import OperatorProcess
 from devkit.paths import REPO
 from devkit.polling import wait_for
@@ -574,6 +574,11 @@ def test_chart_configuration_is_read_by_name_and_alerts_declare_incidents(
     operator = OperatorProcess(sa, namespace, log_path, args=args)
     try:
         operator.start()
+        # The receiver listens once the operator's start-up has run, after /healthz.
+        wait_for(
+            lambda: answers(f"http://127.0.0.1:{alerts_port}/healthz"),
+            what="the alert receiver",
+        )
         url = f"http://127.0.0.1:{alerts_port}/alerts"
         assert post_alert(url, "wrong-token") == 401
         assert post_alert(url, token) == 200
