@@ -81,7 +81,8 @@ def run(
             lambda: (
                 op.metric("tourniquet_reconcile_errors_total") >= 1 or "failed" in op.log_tail(20)
             ),
-            timeout=30,
+            # With etcd down a request hangs until the client's 30 s read timeout.
+            timeout=90,
             what="the operator's first failure against the dead control plane",
         )
     finally:

@@ -34,6 +34,7 @@ from devkit.polling import wait_for
 from devkit.workloads import image_of, revisions
 
 from tourniquet.api.names import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
+from tourniquet.core.record import parse_record
 
 StartOperator = Callable[..., OperatorProcess]
 POLICY = "tourniquet-severity-policy"
@@ -547,8 +548,8 @@ def test_the_postmortem_keeps_the_whole_timeline_status_keeps_a_bounded_one(
     assert len(entries) <= 12
     assert entries[0]["kind"] == "Declared"  # the declaration always stays
     assert "Severity assigned" not in [e["message"] for e in entries]
-    archive = json.loads(incident["metadata"]["annotations"]["tourniquet.dev/timeline-archive"])
-    assert any(e["message"] == "Severity assigned" for e in archive)
+    archive = parse_record(incident["metadata"]["annotations"]["tourniquet.dev/timeline-archive"])
+    assert any(e["message"] == "Severity assigned" for e in archive.entries)
 
     resolve(cluster, namespace)
     incident = wait_incident(
