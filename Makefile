@@ -41,7 +41,7 @@ lock: venv ## Regenerate requirements.lock and requirements-dev.lock (hashes) wi
 	UV=$(VENV)/bin/uv hack/lock.sh
 
 .PHONY: manifests
-manifests: venv ## Generate CRDs (crds/, config/crd, chart) and the approval policy from the models.
+manifests: venv ## Generate CRDs (crds/, config/crd, chart) and both admission policies from the models.
 	$(PY) -m tourniquet.api.manifests
 
 .PHONY: fmt
