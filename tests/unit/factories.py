@@ -237,3 +237,17 @@ def history(
             )
         )
     return current, replicasets
+
+
+def apply_merge_patch(target: object, patch: object) -> Any:
+    """RFC 7386 MergePatch, as the API server applies `--type=merge`
+    (`application/merge-patch+json`): shared by the core tests and the shell's fake."""
+    if not isinstance(patch, Mapping):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(dict(target)) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = apply_merge_patch(result.get(key), value)
+    return result

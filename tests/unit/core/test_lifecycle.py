@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from factories import NAMESPACE, REVISION, T0, history, stamp
+from factories import NAMESPACE, REVISION, T0, apply_merge_patch, history, stamp
 
 from tourniquet.api.vocabulary import ConditionType
 from tourniquet.core import lifecycle as flow
@@ -86,19 +86,6 @@ def incident(
     if status is not None:
         body["status"] = copy.deepcopy(dict(status))
     return body
-
-
-def apply_merge_patch(target: object, patch: object) -> Any:
-    """RFC 7386 MergePatch, as the API server applies `--type=merge`."""
-    if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(dict(target)) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = apply_merge_patch(result.get(key), value)
-    return result
 
 
 def committed(d: Draft) -> Body:

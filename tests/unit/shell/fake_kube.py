@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from factories import apply_merge_patch
 from kubernetes.client.exceptions import ApiException
 
 from tourniquet.api.names import INCIDENTS, RUNBOOKS
@@ -90,19 +91,6 @@ def wire(value: Any) -> Any:
     """`value` as it crosses the wire: JSON in, JSON out (a StrEnum becomes its string;
     anything JSON cannot carry fails here, as it would in the client)."""
     return json.loads(json.dumps(value))
-
-
-def merge_patch(target: object, patch: object) -> Any:
-    """RFC 7386, as the API server applies `application/merge-patch+json`."""
-    if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(dict(target)) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def _pointer(path: str) -> list[str]:
@@ -334,11 +322,11 @@ class FakeKube:
         if status:
             updated = copy.deepcopy(current)
             if "status" in patch:
-                merged = merge_patch(current.get("status") or {}, patch["status"])
+                merged = apply_merge_patch(current.get("status") or {}, patch["status"])
                 updated["status"] = merged
         else:
             rest = {k: v for k, v in patch.items() if k != "status"}
-            updated = merge_patch(current, rest)
+            updated = apply_merge_patch(current, rest)
             if "status" in current:
                 updated["status"] = copy.deepcopy(current["status"])
             else:
