@@ -98,13 +98,24 @@ def wait_incident(
     name: str = "api-errors",
     timeout: float = 60,
 ) -> dict[str, Any]:
-    """Poll the Incident until `ready(incident)`; the Incident as it was then."""
+    """Poll the Incident until `ready(incident)`; the Incident as it was then. On a
+    timeout, what its status last said: the phase, the mitigation, the conditions."""
+    last: dict[str, Any] = {}
 
     def probe() -> dict[str, Any] | None:
         obj = get_incident(cluster, namespace, name)
+        last["status"] = status(obj)
         return obj if ready(obj) else None
 
-    return wait_for(probe, timeout=timeout, what=what)
+    def describe() -> str:
+        seen = last.get("status") or {}
+        conditions = {
+            c.get("type"): f"{c.get('status')}/{c.get('reason')}"
+            for c in seen.get("conditions") or []
+        }
+        return f"phase {seen.get('phase')}, mitigation {seen.get('mitigation')}, {conditions}"
+
+    return wait_for(probe, timeout=timeout, what=what, describe=describe)
 
 
 def mitigation_is(result: str, reason: str | None = None) -> Callable[[dict[str, Any]], bool]:

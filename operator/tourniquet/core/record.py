@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-# Well under the 256 KiB all annotations share: room for kopf's last-handled spec.
+# Well under the 256 KiB all annotations share (kopf stores no copy of the spec there:
+# the operator registers no change-detecting handler, see shell/registration).
 BUDGET_BYTES: Final = 96 * 1024
 TRUNCATED: Final = "TimelineTruncated"
 _FIELDS: Final = ("at", "kind", "message", "actor")

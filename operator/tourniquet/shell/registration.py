@@ -29,8 +29,14 @@ from tourniquet.shell.workload_cache import WorkloadCache
 log = logging.getLogger("tourniquet")
 
 
-def _is_live(body: kopf.Body, **_: Any) -> bool:
-    return not body.metadata.get("deletionTimestamp")
+def _is_live(body: kopf.Body, type: str | None = None, **_: Any) -> bool:
+    """Neither being deleted nor gone (an Incident without our finalizer leaves no
+    deletionTimestamp on its DELETED event); timers pass no event type."""
+    return type != "DELETED" and not body.metadata.get("deletionTimestamp")
+
+
+def _is_gone(type: str | None, **_: Any) -> bool:
+    return type == "DELETED"
 
 
 def _needs_resync(body: kopf.Body, status: kopf.Status, **_: Any) -> bool:
@@ -102,8 +108,11 @@ class Operator:
             registry=registry,
         )(incident)
 
-        @on.delete(*resource, id="incident_deleted", optional=True, registry=registry)
-        def incident_deleted(uid: str, **_: Any) -> None:
+        # The watch's DELETED event, not an on.delete handler: any change-detecting handler
+        # makes kopf copy the whole spec (every update) into an annotation on each change,
+        # and 100 long updates would take half of the 256 KiB all annotations share.
+        @on.event(*resource, id="incident_gone", when=_is_gone, registry=registry)
+        def incident_gone(uid: str, **_: Any) -> None:
             INCIDENT_STATE.set(uid, None)
             self.runtime.forget(uid)
 
