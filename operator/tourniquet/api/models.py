@@ -460,6 +460,17 @@ class PostmortemInput(ApiModel):
     )
 
 
+class GitOpsRequest(ApiModel):
+    """The Incident Commander's request to the GitOps controller Tourniquet suspended."""
+
+    resume: bool = Field(
+        default=False,
+        description="true: resume the suspended Flux Kustomization or HelmRelease, or the "
+        "Argo CD Application's automated sync, once git no longer holds the undone revision "
+        "(`kubectl incident resume`). Only the Incident Commander or the approvers group.",
+    )
+
+
 class IncidentSpec(ApiModel):
     """What the humans declare about the incident."""
 
@@ -544,6 +555,11 @@ class IncidentSpec(ApiModel):
     postmortem: PostmortemInput | None = Field(
         default=None, description="The blameless postmortem, written by responders."
     )
+    gitops: GitOpsRequest | None = Field(
+        default=None,
+        description="What the Incident Commander asks of the GitOps controller the undo "
+        "suspended (status.mitigation.gitops).",
+    )
 
     @model_validator(mode="after")
     def _commander_named(self) -> Self:
@@ -561,6 +577,34 @@ class WorkloadKind(StrEnum):
     # Their revisions are ControllerRevisions (core/controller_revisions.py).
     STATEFUL_SET = "StatefulSet"
     DAEMON_SET = "DaemonSet"
+
+
+class GitOpsOwnerKind(StrEnum):
+    """What can own a workload in git."""
+
+    KUSTOMIZATION = "Kustomization"
+    HELM_RELEASE = "HelmRelease"
+    APPLICATION = "Application"
+
+
+class GitOpsOwner(ApiModel):
+    """Who applies a workload from git, read from the labels and annotations Flux and
+    Argo CD put on what they apply."""
+
+    tool: Annotated[str, Field(max_length=32)] = Field(description="Flux or ArgoCD.")
+    kind: GitOpsOwnerKind = Field(description="Kustomization, HelmRelease or Application.")
+    name: ObjectName = Field(description="The owner's name.")
+    namespace: ObjectName = Field(description="The owner's namespace.")
+    reconciles: bool | None = Field(
+        default=None,
+        description="Whether it re-applies git on its own now (Flux: not suspended; Argo CD: "
+        "automated sync). Omitted: the owner could not be read.",
+    )
+    guessed: bool | None = Field(
+        default=None,
+        description="true: known only from the app.kubernetes.io/instance label (Argo CD's "
+        "label tracking, or just Helm).",
+    )
 
 
 class Suspect(ApiModel):
@@ -593,6 +637,11 @@ class Suspect(ApiModel):
         max_length=1024,
         description="What changed, e.g. api: registry/api:1.4.2 -> registry/api:1.4.3.",
     )
+    owner: GitOpsOwner | None = Field(
+        default=None,
+        description="The GitOps controller that applies this workload from git (it would "
+        "re-apply the undone revision): an approved undo suspends it first.",
+    )
 
 
 class Approval(ApiModel):
@@ -614,6 +663,36 @@ class Approval(ApiModel):
     )
     revision: Revision = Field(
         description="The suspect revision you approve undoing; must equal status.suspect.revision."
+    )
+    accept_revert: bool | None = Field(
+        default=None,
+        description="true: undo even though Tourniquet may not suspend the GitOps owner "
+        "(status.suspect.owner), knowing it will re-apply the bad revision from git.",
+    )
+
+
+class GitOpsSuspension(ApiModel):
+    """The suspension of a GitOps owner: the undo holds while it lasts."""
+
+    tool: Annotated[str, Field(max_length=32)] = Field(description="Flux or ArgoCD.")
+    kind: GitOpsOwnerKind = Field(description="Kustomization, HelmRelease or Application.")
+    name: ObjectName = Field(description="The owner's name.")
+    namespace: ObjectName = Field(description="The owner's namespace.")
+    suspended_at: Timestamp | None = Field(
+        default=None, description="When the owner was suspended (omitted in a drill)."
+    )
+    revision: Annotated[str, Field(max_length=512)] | None = Field(
+        default=None,
+        description="The git revision the owner had applied when it was suspended: resuming "
+        "waits until git has moved on from it.",
+    )
+    resume_command: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None, description="The one command that resumes it once git is reverted."
+    )
+    resumed_at: Timestamp | None = Field(default=None, description="When it was resumed.")
+    not_suspended: Annotated[str, Field(max_length=1024)] | None = Field(
+        default=None,
+        description="Why it was not suspended (the IC accepted an undo that will be reverted).",
     )
 
 
@@ -664,6 +743,11 @@ class Mitigation(ApiModel):
     )
     patched_at: Timestamp | None = Field(
         default=None, description="When the API server accepted the undo patch."
+    )
+    gitops: GitOpsSuspension | None = Field(
+        default=None,
+        description="The GitOps owner suspended before the undo, so that the undo holds; "
+        "how and when it was resumed.",
     )
 
 

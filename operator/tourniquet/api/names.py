@@ -3,6 +3,8 @@ resources, the finalizer, and every label and annotation key under the group."""
 
 from __future__ import annotations
 
+from typing import Final
+
 GROUP = "tourniquet.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -41,3 +43,11 @@ OPERATOR_SERVICE_ACCOUNT = "tourniquet"
 DEFAULT_OPERATOR_IDENTITY = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
 #: The second policy: what the operator's identity may change.
 CONFINEMENT_POLICY_NAME = "tourniquet-operator-confinement"
+
+#: The GitOps owners an undo suspends and the IC resumes: kind -> (group, version, plural,
+#: the one spec field the operator changes on it). Flux's GA versions; Argo CD's only one.
+GITOPS_OWNERS: Final = {
+    "Kustomization": ("kustomize.toolkit.fluxcd.io", "v1", "kustomizations", "suspend"),
+    "HelmRelease": ("helm.toolkit.fluxcd.io", "v2", "helmreleases", "suspend"),
+    "Application": ("argoproj.io", "v1alpha1", "applications", "syncPolicy"),
+}

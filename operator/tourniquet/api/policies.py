@@ -4,11 +4,13 @@
 - `tourniquet-incident-approval` guards Incidents: the approval (in the approver's own
   name, by the commander as they were before the request, holding the RBAC verb
   `approve`, naming the suspect exactly), handovers, the all-clear, the acknowledgement,
-  comms updates and checklist ticks; and the record: every status field but `approval` and
-  `acknowledgement`, and every `tourniquet.dev/` annotation, is the operator's alone.
+  the resume of a suspended GitOps owner, comms updates and checklist ticks; and the
+  record: every status field but `approval` and `acknowledgement`, and every
+  `tourniquet.dev/` annotation, is the operator's alone.
 - `tourniquet-operator-confinement` guards the operator's own identity: on a workload it
-  may change only what an undo changes (the pod template and annotations), and it may
-  write only the ConfigMaps it owns (postmortem drafts).
+  may change only what an undo changes (the pod template and annotations), on a GitOps
+  owner only its suspension, and it may write only the ConfigMaps it owns (postmortem
+  drafts).
 
 Each rule is a short CEL expression with a message that says what to do instead.
 """
@@ -26,6 +28,7 @@ from tourniquet.api.names import (
     CONFINEMENT_POLICY_NAME,
     DEFAULT_APPROVERS_GROUP,
     DEFAULT_OPERATOR_IDENTITY,
+    GITOPS_OWNERS,
     GROUP,
     INCIDENT_KIND,
     INCIDENT_LABEL,
@@ -145,6 +148,8 @@ def _approval_variables(approvers_group: str, operator: str) -> dict[str, str]:
         " != oldObject.spec.?roles.?commander",
         "resolving": "object.spec.?resolved.orValue(false)"
         " && (variables.creating || !oldObject.spec.?resolved.orValue(false))",
+        "resumingGitOps": "object.spec.?gitops.?resume.orValue(false)"
+        " && (variables.creating || !oldObject.spec.?gitops.?resume.orValue(false))",
         "newAck": "object.?status.?acknowledgement",
         "acknowledging": "!variables.creating"
         " && variables.newAck != oldObject.?status.?acknowledgement"
@@ -287,6 +292,18 @@ def _approval_validations() -> list[dict[str, Any]]:
             ),
         ),
         _rule(
+            "!variables.resumingGitOps || variables.isCommander || variables.inApprovers",
+            "resume rejected: only the Incident Commander (as before this request) or a member"
+            " of the approvers group may set spec.gitops.resume",
+            _cel(
+                f"'resume rejected: ' + {user} + ' is not the Incident Commander'",
+                "+ (variables.creating ? ''",
+                "   : ' (\"' + variables.commander + '\")')",
+                "+ '; only the commander or the approvers group \"' + variables.approversGroup",
+                "+ '\" resumes the GitOps controller the undo suspended'",
+            ),
+        ),
+        _rule(
             _cel(
                 "!variables.acknowledging",
                 "|| (variables.newAck.value().by == variables.user",
@@ -356,6 +373,47 @@ def operator_match(operator: str) -> str:
     return f"request.userInfo.username == {cel_string(operator)}"
 
 
+def _gitops_owner_request() -> str:
+    return " || ".join(
+        f"(request.resource.group == {cel_string(group)}"
+        f" && request.resource.resource == {cel_string(plural)})"
+        for group, _version, plural, _field in GITOPS_OWNERS.values()
+    )
+
+
+def _same_except(new: str, old: str, free: str) -> str:
+    """CEL: the maps `new` and `old` are equal but for the key `free`."""
+    return (
+        f"{new}.all(k, k == {free} || (k in {old} && {new}[k] == {old}[k]))"
+        f" && {old}.all(k, k == {free} || k in {new})"
+    )
+
+
+def _gitops_spec_unchanged() -> str:
+    """CEL: only the owner's suspension changed: spec.suspend (Flux), or
+    spec.syncPolicy.automated (Argo CD)."""
+    spec, old_spec = "object.?spec.orValue({})", "oldObject.?spec.orValue({})"
+    policy = "object.?spec.?syncPolicy.orValue({})"
+    old_policy = "oldObject.?spec.?syncPolicy.orValue({})"
+    flux = _same_except(spec, old_spec, "'suspend'")
+    argo = (
+        _same_except(spec, old_spec, "'syncPolicy'")
+        + " && "
+        + _same_except(policy, old_policy, "'automated'")
+    )
+    return f"(request.resource.group == 'argoproj.io' ? ({argo}) : ({flux}))"
+
+
+def _only_our_annotations_changed() -> str:
+    new = "object.metadata.?annotations.orValue({})"
+    old = "oldObject.metadata.?annotations.orValue({})"
+    prefix = cel_string(ANNOTATION_PREFIX)
+    return (
+        f"{new}.all(k, k.startsWith({prefix}) || (k in {old} && {new}[k] == {old}[k]))"
+        f" && {old}.all(k, k.startsWith({prefix}) || k in {new})"
+    )
+
+
 def confinement_policy(operator: str = DEFAULT_OPERATOR_IDENTITY) -> list[dict[str, Any]]:
     """The operator's identity, confined to what an undo and a postmortem draft need: a
     stolen operator token cannot scale a Deployment to zero or edit kube-system's
@@ -397,6 +455,15 @@ def confinement_policy(operator: str = DEFAULT_OPERATOR_IDENTITY) -> list[dict[s
                         "operations": ["CREATE", "UPDATE", "DELETE"],
                         "resources": ["configmaps", "secrets"],
                     },
+                    *(
+                        {
+                            "apiGroups": [group],
+                            "apiVersions": ["*"],
+                            "operations": ["CREATE", "UPDATE", "DELETE"],
+                            "resources": [plural, f"{plural}/status"],
+                        }
+                        for group, _version, plural, _field in GITOPS_OWNERS.values()
+                    ),
                 ]
             },
             "matchConditions": [
@@ -408,6 +475,7 @@ def confinement_policy(operator: str = DEFAULT_OPERATOR_IDENTITY) -> list[dict[s
             "variables": [
                 {"name": "workload", "expression": "request.resource.group == 'apps'"},
                 {"name": "configmap", "expression": "request.resource.resource == 'configmaps'"},
+                {"name": "gitops", "expression": _gitops_owner_request()},
             ],
             "validations": [
                 _rule(
@@ -443,6 +511,24 @@ def confinement_policy(operator: str = DEFAULT_OPERATOR_IDENTITY) -> list[dict[s
                     "'operator confined: ' + request.userInfo.username + ' may write only its"
                     " own postmortem ConfigMaps (label " + INCIDENT_LABEL + ", owned by an"
                     " Incident), not ' + request.namespace + '/' + request.name",
+                ),
+                _rule(
+                    _cel(
+                        "!variables.gitops",
+                        "|| (request.operation == 'UPDATE'",
+                        "    && request.?subResource.orValue('') == ''",
+                        f"    && {_gitops_spec_unchanged()}",
+                        f"    && {_only_our_annotations_changed()}",
+                        "    && object.metadata.?labels == oldObject.metadata.?labels"
+                        " && object.metadata.?finalizers == oldObject.metadata.?finalizers)",
+                    ),
+                    "the Tourniquet operator may only suspend and resume a GitOps owner"
+                    " (spec.suspend of a Flux Kustomization or HelmRelease, the automated sync"
+                    f" of an Argo CD Application, and {ANNOTATION_PREFIX} annotations)",
+                    "'operator confined: ' + request.userInfo.username + ' may only suspend"
+                    " and resume ' + request.resource.resource + ' (spec.suspend, or"
+                    " spec.syncPolicy.automated, and " + ANNOTATION_PREFIX + " annotations),"
+                    " not ' + request.operation + ' other fields'",
                 ),
                 _rule(
                     "request.resource.resource != 'secrets'",

@@ -56,6 +56,8 @@ class ConditionType(StrEnum):
     COMMS_ON_TRACK = "CommsOnTrack"
     CHECKLIST_COMPLETE = "ChecklistComplete"
     POSTMORTEM_COMPLETE = "PostmortemComplete"
+    # True while the GitOps owner of the undone workload is suspended by this incident.
+    RECONCILIATION_SUSPENDED = "ReconciliationSuspended"
     # Runbooks
     VALID = "Valid"
 
@@ -91,6 +93,13 @@ class Reason(StrEnum):
     DECLARED_FROM_ALERT = "DeclaredFromAlert"
     DEPLOYMENT_PAUSED = "DeploymentPaused"
     DRILL_UNDO_REHEARSED = "DrillUndoRehearsed"
+    GITOPS_NOT_SUSPENDED = "GitOpsNotSuspended"
+    GITOPS_RESUME_FAILED = "GitOpsResumeFailed"
+    GITOPS_RESUME_WAITS_FOR_GIT = "GitOpsResumeWaitsForGit"
+    GITOPS_RESUMED = "GitOpsResumed"
+    GITOPS_SUSPEND_FAILED = "GitOpsSuspendFailed"
+    GITOPS_SUSPEND_FORBIDDEN = "GitOpsSuspendForbidden"
+    GITOPS_SUSPENDED = "GitOpsSuspended"
     INCIDENT_UPDATE = "IncidentUpdate"
     INVALID_MATCHER = "InvalidMatcher"
     INVALID_QUERY = "InvalidQuery"
@@ -154,3 +163,4 @@ class Observed(StrEnum):
     ACKNOWLEDGEMENT_OVERDUE = "acknowledgement_overdue"
     COMMS_OVERDUE = "comms_overdue"
     CHECKLIST_ITEM_LATE = "checklist_item_late"
+    GITOPS = "gitops"

@@ -26,6 +26,7 @@ from tourniquet.core import conditions
 from tourniquet.core.clock import format_time, parse_time, seconds_between
 from tourniquet.core.conditions import get_condition
 from tourniquet.core.draft import Draft
+from tourniquet.core.gitops_mitigation import owner_note
 from tourniquet.core.guards import Refusal
 from tourniquet.core.projections import mapping, revision_of
 from tourniquet.core.rollback import UndoPlan, equal_ignore_hash
@@ -59,7 +60,7 @@ def mitigation_started(d: Draft) -> bool:
     return (d.mitigation or {}).get("result") in UNDO_STARTED
 
 
-APPROVAL_KEYS = ("approvedBy", "kind", "name", "revision")
+APPROVAL_KEYS = ("approvedBy", "kind", "name", "revision", "acceptRevert")
 
 
 def _key(approval: Mapping[str, Any] | None) -> tuple[Any, ...] | None:
@@ -199,8 +200,8 @@ def offer_undo(d: Draft, found: Suspect) -> None:
         return
     message = (
         f"rollout undo of {ref(found.kind, found.deployment)} from revision {found.revision} to "
-        f"{found.previous_revision} awaits the Incident Commander's approval: "
-        f"{approve_command(d, found)}"
+        f"{found.previous_revision} awaits the Incident Commander's approval"
+        f"{owner_note(d, found.owner, found.revision)}: {approve_command(d, found)}"
     )
     d.status["mitigation"] = {
         "action": MitigationAction.ROLLOUT_UNDO,
@@ -236,6 +237,8 @@ def refuse(d: Draft, refusal: Refusal) -> None:
         "message": refusal.message,
         "finishedAt": format_time(d.now),
         **_answering(d),
+        # A suspension already made stays on the record: it is still owed its resume.
+        "gitops": previous.get("gitops"),
     }
     d.status["mitigation"] = {k: v for k, v in d.status["mitigation"].items() if v is not None}
     answer(d)
@@ -264,7 +267,11 @@ def forget_cleared_approval(d: Draft) -> None:
 
 
 def claim_undo(
-    d: Draft, plan: UndoPlan | RevisionUndoPlan, deployment: str, resource_version: str
+    d: Draft,
+    plan: UndoPlan | RevisionUndoPlan,
+    deployment: str,
+    resource_version: str,
+    gitops: Mapping[str, Any] | None = None,
 ) -> None:
     """Write down the undo before making it, so a restart knows it may have happened."""
     approval = d.approval or {}
@@ -305,6 +312,8 @@ def claim_undo(
         "preconditionResourceVersion": resource_version,
         **_answering(d),
     }
+    if gitops is not None:
+        d.status["mitigation"]["gitops"] = dict(gitops)
     answer(d)
     d.record(Reason.MITIGATION_STARTED, message, event=Reason.MITIGATION_STARTED)
     d.condition(ConditionType.MITIGATED, False, Reason.ROLLOUT_IN_PROGRESS, message)

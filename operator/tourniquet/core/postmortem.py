@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from tourniquet.api.names import API_VERSION, INCIDENT_KIND, INCIDENT_LABEL
 from tourniquet.api.vocabulary import MitigationAction, MitigationResult, Reason
 from tourniquet.core.clock import parse_time, seconds_between
+from tourniquet.core.gitops import commit_of, owed_resume
 from tourniquet.core.record import digest as record_digest
 from tourniquet.core.timeline import bounded
 
@@ -29,6 +30,8 @@ CONFIGMAP_SUFFIX = "-postmortem"
 PART_OF_LABEL = "app.kubernetes.io/part-of"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 COMMS_UPDATE_KIND = Reason.COMMS_UPDATE
+#: What the postmortem still misses while the GitOps owner the undo suspended is suspended.
+GITOPS_RESUME = "gitopsResume"
 
 # The sections responders write, in the order the document shows them.
 
@@ -292,6 +295,9 @@ def missing_sections(incident: Mapping[str, Any]) -> list[str]:
             missing.append(f"{path}.due")
         if not _is_url(_text(raw.get("ticket"))):
             missing.append(f"{path}.ticket")
+    if owed_resume(incident) is not None:
+        # Required: the GitOps owner the undo suspended is resumed, after git is reverted.
+        missing.append(GITOPS_RESUME)
     return missing
 
 
@@ -741,8 +747,25 @@ def _contributing_factors(postmortem: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _required_resume(incident: Mapping[str, Any]) -> list[str]:
+    """The action item the operator adds while the owner it suspended is suspended."""
+    owner = owed_resume(incident)
+    if owner is None:
+        return []
+    gitops = _mapping(_mapping(_mapping(incident.get("status")).get("mitigation")).get("gitops"))
+    commit = commit_of(_text(gitops.get("revision")))
+    revert = f"`git revert {commit}`" if commit else "a revert commit"
+    resume = _text(gitops.get("resumeCommand")) or "kubectl incident resume"
+    return [
+        f"- **Required:** revert the change in git ({revert}, pushed), then resume "
+        f"{cell(owner.describe())}: `{resume}`. Until then it stays suspended and git is not "
+        f"applied. <!-- {GITOPS_RESUME} -->",
+        "",
+    ]
+
+
 def _action_items_section(incident: Mapping[str, Any], now: datetime) -> list[str]:
-    lines = ["## Action items", ""]
+    lines = ["## Action items", "", *_required_resume(incident)]
     raw_items = [
         i for i in _list(_postmortem(incident).get("actionItems")) if isinstance(i, Mapping)
     ]

@@ -9,6 +9,7 @@ from typing import Any
 
 from tourniquet.api.models import WorkloadKind
 from tourniquet.core.clock import format_time
+from tourniquet.core.gitops import GitOpsOwner
 from tourniquet.core.projections import DeploymentView, ReplicaSetView
 from tourniquet.core.selectors import matches
 
@@ -24,6 +25,8 @@ class Suspect:
     #: For StatefulSets and DaemonSets, `deployment` is the workload's name and
     #: `replica_set` the name of its ControllerRevision.
     kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    #: Who applies it from git (and would re-apply the revision an undo removes).
+    owner: GitOpsOwner | None = None
 
     @property
     def name(self) -> str:
@@ -42,6 +45,8 @@ class Suspect:
         status["rolledOutAt"] = format_time(self.rolled_out_at)
         # The API caps change at 1024 characters; dozens of sidecars must not block the write.
         status["change"] = self.change if len(self.change) <= 1024 else self.change[:1023] + "…"
+        if self.owner is not None:
+            status["owner"] = self.owner.to_status()
         return status
 
 

@@ -89,6 +89,14 @@ ROLLBACKS, ROLLBACKS_DRILL = _drill_aware(
     'Guarded rollout undos, by result: succeeded, failed, refused (drills: drill="true").',
     ["result"],
 )
+GITOPS_ACTIONS = Counter(
+    "tourniquet_gitops_actions_total",
+    "What the operator did to the GitOps owner of an undone workload: suspended, resumed, "
+    "or refused (it may not suspend it), by owner kind (Kustomization, HelmRelease, "
+    "Application).",
+    ["action", "owner_kind", "drill"],
+    registry=REGISTRY,
+)
 ROLLBACK_REASONS = Counter(
     "tourniquet_rollback_outcome_reasons_total",
     "Why undos failed or were refused (NoApproval, TargetChanged, ProgressDeadlineExceeded, ...).",
@@ -283,6 +291,9 @@ _OBSERVERS: dict[Observed, Callable[[Observation], None]] = {
     ).inc(),
     Observed.CHECKLIST_ITEM_LATE: lambda o: CHECKLIST_LATE.labels(
         severity=o.severity, drill=o.drill_label, item=o.reason
+    ).inc(),
+    Observed.GITOPS: lambda o: GITOPS_ACTIONS.labels(
+        action=o.result, owner_kind=o.reason, drill=o.drill_label
     ).inc(),
 }
 

@@ -16,7 +16,7 @@ from tourniquet.core.projections import mapping
 from tourniquet.core.rollback import UndoPlan
 from tourniquet.core.rollback_revisions import RevisionUndoPlan
 from tourniquet.core.selectors import selector_string
-from tourniquet.shell import faults, revisioned_undo, send_undo
+from tourniquet.shell import faults, gitops_owner, revisioned_undo, send_undo
 from tourniquet.shell.actions import After
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
@@ -40,11 +40,17 @@ async def undo(d: Draft, rt: Runtime, deployments: DeploymentIndex) -> After:
         flow.refuse(d, outcome)
         return After.WRAP_UP
     assert deployment is not None
+    # In a GitOps cluster the owner is suspended first, or the undo would not hold.
+    gitops = await gitops_owner.suspend_first(d, rt)
+    if isinstance(gitops, Refusal):
+        flow.refuse(d, gitops)
+        return After.WRAP_UP
     flow.claim_undo(
         d,
         outcome,
         str((d.suspect or {}).get("name")),
         str(deployment["metadata"]["resourceVersion"]),
+        gitops,
     )
     flow.finish(d)
     claimed = await commit(d, rt, deployments)

@@ -2,11 +2,14 @@
 a few milliseconds (an Incident is often declared right after one), and a suspect must
 never be stale. One fresh LIST each of the namespace's Deployments, StatefulSets and
 DaemonSets (concurrently); the history (ReplicaSets, ControllerRevisions) of any workload
-whose live revision or template the cache has not seen yet is read fresh too."""
+whose live revision or template the cache has not seen yet is read fresh too. The
+suspect's GitOps owner, if its labels name one, is read too (it says whether it
+reconciles)."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from tourniquet.api.models import WorkloadKind
@@ -20,17 +23,41 @@ from tourniquet.core.projections import ReplicaSetView, deployment_view, replica
 from tourniquet.core.selectors import selector_string
 from tourniquet.core.suspect import Suspect
 from tourniquet.core.suspect_revisions import find_any_suspect
+from tourniquet.shell import gitops_owner
 from tourniquet.shell.runtime import Runtime
 
 
 async def confirmed_suspect(
     rt: Runtime, namespace: str, selector: Any, cached: Suspect | None
 ) -> Suspect | None:
+    """The suspect as the cluster has it now, with its GitOps owner (if any)."""
     fresh, statefulsets, daemonsets = await asyncio.gather(
         rt.kube.list_deployments(namespace),
         rt.kube.list_workloads(WorkloadKind.STATEFUL_SET, namespace),
         rt.kube.list_workloads(WorkloadKind.DAEMON_SET, namespace),
     )
+    found = await _suspect_of(rt, namespace, selector, cached, fresh, statefulsets, daemonsets)
+    if found is None:
+        return None
+    bodies = {
+        WorkloadKind.DEPLOYMENT: fresh,
+        WorkloadKind.STATEFUL_SET: statefulsets,
+        WorkloadKind.DAEMON_SET: daemonsets,
+    }[found.kind]
+    body = next((b for b in bodies if (b.get("metadata") or {}).get("name") == found.name), None)
+    owner = await gitops_owner.owner_of_workload(rt, body) if body is not None else None
+    return replace(found, owner=owner)
+
+
+async def _suspect_of(
+    rt: Runtime,
+    namespace: str,
+    selector: Any,
+    cached: Suspect | None,
+    fresh: list[dict[str, Any]],
+    statefulsets: list[dict[str, Any]],
+    daemonsets: list[dict[str, Any]],
+) -> Suspect | None:
     views = [deployment_view(body) for body in fresh]
     known = {view.uid: view for view in rt.workloads.deployments.get(namespace)}
     replicasets: dict[str, ReplicaSetView] = {

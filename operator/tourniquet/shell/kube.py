@@ -198,6 +198,50 @@ class Kube:
             **extra,
         )
 
+    async def get_object(
+        self, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        """Another controller's custom resource (a Flux Kustomization, an Argo CD
+        Application); None when it, or its CRD, is not there."""
+        obj = await self._get(
+            plural,
+            self._custom.get_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+        )
+        return None if obj is None else dict(obj)
+
+    async def merge_patch_object(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        extra = {"dry_run": "All"} if dry_run else {}
+        return dict(
+            await self._call(
+                "patch",
+                plural,
+                self._custom.patch_namespaced_custom_object,
+                group,
+                version,
+                namespace,
+                plural,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+                **extra,
+            )
+        )
+
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         obj = await self._get("configmaps", self._core.read_namespaced_config_map, name, namespace)
         return None if obj is None else dict(self._json(obj))

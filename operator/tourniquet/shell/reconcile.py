@@ -23,6 +23,7 @@ from tourniquet.shell import (
     confirm_suspect,
     follow_rollout,
     forward_comms,
+    gitops_owner,
     write_postmortem,
 )
 from tourniquet.shell.actions import After
@@ -125,7 +126,9 @@ async def _playbook(
 
 
 async def _wrap_up(rt: Runtime, d: Draft, indexes: Indexes) -> None:
-    """The all-clear, the postmortem, the phase; then one status write."""
+    """The GitOps owner's resume, the all-clear, the postmortem, the phase; then one
+    status write."""
+    await gitops_owner.resume_if_asked(d, rt)
     flow.resolve(d)
     playbook.track_postmortem(d, playbook.rule_for(d, rt.policy.policy))
     flow.finish(d)

@@ -154,20 +154,32 @@ def test_after_the_all_clear_the_postmortem_is_next_and_closed_is_the_end() -> N
     assert "Next: nothing, the incident is closed." in screen.status_screen(closed, NOW)
 
 
-def test_the_gitops_owner_is_shown_when_recorded() -> None:
-    owner = {
-        "controller": "Flux",
-        "kind": "Kustomization",
-        "namespace": "flux-system",
-        "name": "apps",
-        "paused": True,
-        "resume": "flux resume kustomization apps",
-    }
-    text = screen.status_screen(incident(suspect=SUSPECT, gitops=owner), NOW)
+def test_the_gitops_owner_is_shown_from_the_suspect_then_the_suspension() -> None:
+    owner = {"tool": "Flux", "kind": "Kustomization", "namespace": "flux-system", "name": "apps"}
+    named = screen.status_screen(
+        incident(suspect={**SUSPECT, "owner": {**owner, "reconciles": True}}), NOW
+    )
     assert (
-        "GitOps      Flux Kustomization flux-system/apps (reconciliation paused); "
-        "resume: flux resume kustomization apps"
+        "GitOps      Flux Kustomization flux-system/apps (reconciles from git: approving "
+        "suspends it first)"
+    ) in named
+    suspended = {
+        **owner,
+        "suspendedAt": "2026-11-27T10:05:00Z",
+        "resumeCommand": "kubectl incident resume api-errors -n production",
+    }
+    text = screen.status_screen(
+        incident(suspect=SUSPECT, mitigation={**PENDING, "gitops": suspended}), NOW
+    )
+    assert (
+        "GitOps      Flux Kustomization flux-system/apps (suspended by this incident; "
+        "resume: kubectl incident resume api-errors -n production)"
     ) in text
+    resumed = {**suspended, "resumedAt": "2026-11-27T11:00:00Z"}
+    text = screen.status_screen(
+        incident(suspect=SUSPECT, mitigation={**PENDING, "gitops": resumed}), NOW
+    )
+    assert "(suspended by this incident, resumed 2026-11-27T11:00:00Z)" in text
     assert "GitOps" not in screen.status_screen(incident(suspect=SUSPECT), NOW)
 
 

@@ -463,6 +463,35 @@ class FakeKube:
             "patch", plural, namespace, name, answer, body=patch, dry_run=dry_run
         )
 
+    async def get_object(
+        self, group: str, version: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any] | None:
+        """Another controller's custom resource, stored under its plural."""
+        return await self._call(
+            "get", plural, namespace, name, lambda: self._read(plural, namespace, name)
+        )
+
+    async def merge_patch_object(
+        self,
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        def answer() -> Body:
+            if dry_run:
+                current = self._stored(plural, namespace, name)
+                return dict(apply_merge_patch(copy.deepcopy(current), wire(patch)))
+            return self._merge(plural, namespace, name, patch, status=False)
+
+        return await self._call(
+            "patch", plural, namespace, name, answer, body=patch, dry_run=dry_run
+        )
+
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._call(
             "get", CONFIGMAPS, namespace, name, lambda: self._read(CONFIGMAPS, namespace, name)

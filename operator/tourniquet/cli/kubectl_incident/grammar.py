@@ -140,7 +140,15 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "approve",
         "approve undoing the current suspect (asks first unless --yes)",
-        flags=(Flag(("-y", "--yes"), "do not ask for confirmation"), _DRY_RUN),
+        flags=(
+            Flag(("-y", "--yes"), "do not ask for confirmation"),
+            Flag(
+                ("--accept-revert",),
+                "undo even though the operator may not suspend the suspect's GitOps owner "
+                "(it will re-apply the bad revision from git)",
+            ),
+            _DRY_RUN,
+        ),
     ),
     Verb("ack", "acknowledge the page (the Incident Commander)", flags=(_DRY_RUN,)),
     Verb(
@@ -170,6 +178,11 @@ VERBS: tuple[Verb, ...] = (
         flags=(_DRY_RUN,),
     ),
     Verb("resolve", "give the all-clear (the Incident Commander)", flags=(_DRY_RUN,)),
+    Verb(
+        "resume",
+        "resume the GitOps owner the undo suspended, once git is reverted (the Incident Commander)",
+        flags=(_DRY_RUN,),
+    ),
     Verb("timeline", "what happened, in order (the complete record)"),
     Verb("postmortem", "print the postmortem draft (Markdown)"),
     Verb(

@@ -60,12 +60,20 @@ def _dump(model: Any) -> dict[str, Any]:
     return dict(model.model_dump(by_alias=True, exclude_unset=True, mode="json"))
 
 
-def approve(me: str, suspect: Mapping[str, Any] | None) -> Patch:
-    """Approve undoing the suspect exactly as the operator wrote it: kind, name, revision."""
+def approve(me: str, suspect: Mapping[str, Any] | None, *, accept_revert: bool = False) -> Patch:
+    """Approve undoing the suspect exactly as the operator wrote it: kind, name, revision
+    (and, when asked, that git may revert it)."""
     if not suspect or not suspect.get("name") or not isinstance(suspect.get("revision"), int):
         raise CannotWrite("there is no suspect to approve yet (status.suspect is empty)")
     kind = str(suspect.get("kind") or WorkloadKind.DEPLOYMENT.value)
-    return Patch(approval_patch(me, kind, str(suspect["name"]), suspect["revision"]), status=True)
+    body = approval_patch(me, kind, str(suspect["name"]), suspect["revision"])
+    if accept_revert:
+        body["status"]["approval"]["acceptRevert"] = True
+    return Patch(body, status=True)
+
+
+def resume_gitops() -> Patch:
+    return Patch({"spec": {"gitops": {"resume": True}}})
 
 
 def acknowledge(me: str) -> Patch:

@@ -226,19 +226,35 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
+def owner_text(value: object) -> str:
+    """A GitOps owner as status.suspect.owner or status.mitigation.gitops records it."""
+    owner = _map(value)
+    if not owner:
+        return ""
+    name = "/".join(str(owner[k]) for k in ("namespace", "name") if owner.get(k))
+    tool = "Argo CD" if owner.get("tool") == "ArgoCD" else owner.get("tool")
+    return " ".join(str(p) for p in (tool, owner.get("kind"), name) if p)
+
+
 def gitops_owner(incident: Mapping[str, Any]) -> str | None:
-    """The GitOps controller that manages the suspect, when the operator recorded one:
-    kind and name, whether its reconciliation is paused, and how to resume it."""
+    """The GitOps controller that applies the suspect, when the operator recorded one:
+    who it is, whether this incident suspended it, and how to resume it."""
     v = View(incident)
-    owner = _map(v.status.get("gitops")) or _map(v.mitigation.get("gitops"))
+    suspended = _map(v.mitigation.get("gitops"))
+    owner = suspended or _map(v.suspect.get("owner"))
     if not owner:
         return None
-    name = "/".join(str(owner[k]) for k in ("namespace", "name") if owner.get(k))
-    text = " ".join(str(p) for p in (owner.get("controller"), owner.get("kind"), name) if p)
-    if owner.get("paused"):
-        text += " (reconciliation paused)"
-    resume = _str(owner.get("resume")) or _str(owner.get("resumeCommand"))
-    return text + (f"; resume: {resume}" if resume else "")
+    text = owner_text(owner)
+    if suspended.get("resumedAt"):
+        return text + f" (suspended by this incident, resumed {suspended['resumedAt']})"
+    if suspended.get("suspendedAt"):
+        resume = _str(suspended.get("resumeCommand"))
+        return text + " (suspended by this incident" + (f"; resume: {resume})" if resume else ")")
+    if suspended.get("notSuspended"):
+        return text + f" (not suspended: {suspended['notSuspended']})"
+    if owner.get("reconciles") is False:
+        return text + " (suspended)"
+    return text + " (reconciles from git: approving suspends it first)"
 
 
 def _roles_line(v: View) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -127,7 +127,7 @@ def approve(k: Kubectl, c: Console, inv: Invocation) -> int:
     view = screen.View(incident)
     me = k.whoami()
     try:
-        patch = patches.approve(me, view.suspect)
+        patch = patches.approve(me, view.suspect, accept_revert=bool(inv.option("accept_revert")))
     except patches.CannotWrite as exc:
         raise Refused(f"cannot approve {view.name}: {exc}; see kubectl incident status") from None
     s = view.suspect
@@ -138,6 +138,7 @@ def approve(k: Kubectl, c: Console, inv: Invocation) -> int:
         f"  undo:    back to revision {s.get('previousRevision') or '-'}; the operator first "
         "re-checks that nothing moved on, then does what kubectl rollout undo does and "
         "follows the rollout\n"
+        f"{_gitops_line(s)}"
         f"  writes:  {patch.command(view.name, view.namespace)}\n"
     )
     if not inv.option("yes") and inv.option("dry_run") != "client":
@@ -152,6 +153,26 @@ def approve(k: Kubectl, c: Console, inv: Invocation) -> int:
     sent = _send(k, c, inv, view.name, patch)
     if not inv.option("dry_run") or inv.option("dry_run") == "none":
         c.out.write(f"follow the undo: {view.command('status', '-w')}\n")
+    return sent
+
+
+def _gitops_line(suspect: Mapping[str, Any]) -> str:
+    owner = screen.owner_text(suspect.get("owner"))
+    if not owner:
+        return ""
+    return f"  gitops:  {owner}; the operator suspends it first, so that the undo holds\n"
+
+
+def resume(k: Kubectl, c: Console, inv: Invocation) -> int:
+    incident = _get(k, inv)
+    view = screen.View(incident)
+    if not screen.gitops_owner(incident):
+        raise Refused(f"{view.name}: the undo suspended no GitOps owner: nothing to resume")
+    sent = _send(k, c, inv, view.name, patches.resume_gitops())
+    c.out.write(
+        "the operator resumes it once git no longer holds the undone revision: "
+        f"{view.command('status', '-w')}\n"
+    )
     return sent
 
 
@@ -230,6 +251,7 @@ VERBS: dict[str, VERB] = {
     "tick": tick,
     "handover": handover,
     "resolve": resolve,
+    "resume": resume,
     "timeline": timeline,
     "postmortem": postmortem,
     "list": list_incidents,
