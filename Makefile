@@ -61,7 +61,7 @@ test-unit: venv ## Unit tests only (pure, no cluster).
 	$(VENV)/bin/pytest tests/unit -q $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv lint promstack toolchain image ## Lint, unit tests and e2e tests on the local control plane (built on first use).
+test: venv lint promstack toolchain gitops-toolchain image ## Lint, unit tests and e2e tests on the local control plane (built on first use).
 	$(VENV)/bin/pytest tests -q $(PYTEST_ARGS)
 
 .PHONY: promstack
@@ -69,7 +69,7 @@ promstack: ## Install Prometheus and Alertmanager (Debian packages) for the aler
 	hack/install-promstack.sh
 
 .PHONY: test-e2e
-test-e2e: venv promstack toolchain ## E2e tests only (--cluster=local|kind|existing, see README).
+test-e2e: venv promstack toolchain gitops-toolchain ## E2e tests only (--cluster=local|kind|existing, see README).
 	$(VENV)/bin/pytest tests/e2e -q $(PYTEST_ARGS)
 
 .PHONY: bench
@@ -106,12 +106,25 @@ image-test: image toolchain ## Smoke-test the built image: its entrypoint as UID
 toolchain: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and helm once into the cache.
 	$(CLUSTER) build
 
+.PHONY: gitops-toolchain
+gitops-toolchain: ## Build Flux's source-controller and kustomize-controller and a git server once into the cache.
+	hack/gitops.sh build
+
+.PHONY: gitops-up
+gitops-up: ## Start Flux (and Argo CD's CRDs) and a git server for the local cluster; prints `export TOURNIQUET_GIT_URL=...` last.
+	@hack/gitops.sh up
+
+.PHONY: gitops-down
+gitops-down: ## Stop the local Flux controllers and the git server.
+	@hack/gitops.sh down
+
 .PHONY: cluster-up
 cluster-up: ## Start the local control plane (idempotent); prints `export KUBECONFIG=...` last.
 	$(CLUSTER) up
 
 .PHONY: cluster-down
-cluster-down: ## Stop and delete the local control plane (the built binaries stay cached).
+cluster-down: ## Stop and delete the local control plane, and its Flux if started (the built binaries stay cached).
+	hack/gitops.sh down
 	$(CLUSTER) down
 
 ##@ Deployment

@@ -126,6 +126,13 @@ def mitigation_is(result: str, reason: str | None = None) -> Callable[[dict[str,
     return ready
 
 
+def condition_is(type_: str, reason: str) -> Callable[[dict[str, Any]], bool]:
+    def ready(obj: dict[str, Any]) -> bool:
+        return condition(obj, type_).get("reason") == reason
+
+    return ready
+
+
 def condition(obj: Mapping[str, Any], type_: str) -> dict[str, Any]:
     for c in status(obj).get("conditions") or []:
         if c["type"] == type_:

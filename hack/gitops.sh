@@ -7,11 +7,12 @@
 # TOURNIQUET_CLUSTER_NAME (start it first: hack/cluster.sh up).
 #
 #   hack/gitops.sh build   build (or reuse) the three binaries, printing progress
-#   hack/gitops.sh up      build, install Flux's CRDs, start the controllers and the
+#   hack/gitops.sh up      build, install Flux's CRDs (and Argo CD's Application and
+#                          AppProject CRDs: its controllers are not run), start the controllers and the
 #                          git server (idempotent); the last line printed is
 #                          `export TOURNIQUET_GIT_URL=<url of a repository Flux can read>`
 #   hack/gitops.sh down    stop them (the CRDs and the cache stay)
-#   hack/gitops.sh crds    print the paths of Flux's CRD manifests
+#   hack/gitops.sh crds    print the paths of the CRD manifests it installs
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -67,6 +68,12 @@ cmd_crds() {
     fi
     ls "$dir"/config/crd/bases/*.yaml
   done
+  # Argo CD's Application and AppProject CRDs, from its published module (a download
+  # outside any module: nothing of Argo CD is built).
+  dir="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
+    "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" ]] || { log "could not download Argo CD v$ARGOCD_VERSION's module"; exit 1; }
+  ls "$dir"/manifests/crds/application-crd.yaml "$dir"/manifests/crds/appproject-crd.yaml
 }
 
 kubectl_() {
@@ -135,7 +142,7 @@ cmd_up() {
   mkdir -p "$state/git" "$state/storage"
   local started
   started=$(date +%s)
-  log "installing Flux's CRDs..."
+  log "installing Flux's and Argo CD's CRDs..."
   local crd
   while read -r crd; do kubectl_ apply --server-side --force-conflicts -f "$crd" >/dev/null; done < <(cmd_crds)
   kubectl_ wait --for=condition=Established crd --all --timeout=60s >/dev/null

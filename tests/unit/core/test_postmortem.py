@@ -1291,3 +1291,27 @@ def test_not_even_a_mapping_renders_a_draft(incident: Any) -> None:
         "actionItems",
     ]
     assert action_items(incident, NOW) == []
+
+
+def test_a_suspended_gitops_owner_is_a_required_action_item_until_resumed() -> None:
+    incident = sev1_complete()
+    assert missing_sections(incident) == []
+    incident["status"]["mitigation"]["gitops"] = {
+        "tool": "Flux",
+        "kind": "Kustomization",
+        "name": "apps",
+        "namespace": "flux-system",
+        "revision": "main@sha1:0badc0ffee",
+        "suspendedAt": "2026-11-27T10:20:00Z",
+        "resumeCommand": "kubectl incident resume api-errors -n production",
+    }
+    assert missing_sections(incident) == ["gitopsResume"]
+    text = render(incident, now=NOW)
+    assert (
+        "- **Required:** revert the change in git (`git revert 0badc0ffee`, pushed), then "
+        "resume Flux Kustomization flux-system/apps: "
+        "`kubectl incident resume api-errors -n production`."
+    ) in text
+    incident["status"]["mitigation"]["gitops"]["resumedAt"] = "2026-11-27T11:00:00Z"
+    assert missing_sections(incident) == []
+    assert "**Required:**" not in render(incident, now=NOW)
