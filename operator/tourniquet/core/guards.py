@@ -192,3 +192,19 @@ def check_undo(request: UndoRequest) -> UndoPlan | Refusal:
             f"Deployment {name} already runs the pod template of revision {already.revision}, "
             "so there is nothing to undo.",
         )
+
+
+def only_status_moved(read: Mapping[str, Any] | None, current: Mapping[str, Any] | None) -> bool:
+    """The workload changed since `read` only where its controller reports progress
+    (status, and the resourceVersion that moved with it): nobody changed what an undo
+    guards, so the undo may be sent again against the new resourceVersion. A change to
+    its spec, labels or annotations is somebody's change, never overwritten."""
+    if read is None or current is None:
+        return False
+    before, after = mapping(read.get("metadata")), mapping(current.get("metadata"))
+    return (
+        read.get("spec") == current.get("spec")
+        and before.get("uid") == after.get("uid")
+        and before.get("labels") == after.get("labels")
+        and before.get("annotations") == after.get("annotations")
+    )

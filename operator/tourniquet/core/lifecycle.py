@@ -56,6 +56,11 @@ def undo_in_flight(status: Mapping[str, Any]) -> bool:
     return mapping(status.get("mitigation")).get("result") == MitigationResult.IN_PROGRESS
 
 
+def undo_offered(d: Draft) -> bool:
+    """An undo offered to the IC and not approved yet (status.mitigation Pending)."""
+    return d.approval is None and (d.mitigation or {}).get("result") == MitigationResult.PENDING
+
+
 def mitigation_started(d: Draft) -> bool:
     return (d.mitigation or {}).get("result") in UNDO_STARTED
 

@@ -36,6 +36,8 @@ class DeploymentView:
     revision: int | None = None
     paused: bool = False
     images: tuple[tuple[str, str], ...] = ()
+    #: As the watch last delivered it: whether a prefetched body is still current.
+    resource_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ def deployment_view(body: Mapping[str, Any]) -> DeploymentView:
         revision=revision_of(body),
         paused=spec.get("paused") is True,
         images=template_images(spec.get("template")),
+        resource_version=text(metadata.get("resourceVersion")),
     )
 
 

@@ -17,9 +17,9 @@ from tourniquet.core.rollout_status import rollout_status
 from tourniquet.core.selectors import selector_string
 from tourniquet.shell import revisioned_undo, send_undo
 from tourniquet.shell.actions import After
-from tourniquet.shell.claim import read_and_check
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
+from tourniquet.shell.undo_reads import read_and_check
 from tourniquet.shell.workload_cache import DeploymentIndex
 
 log = logging.getLogger("tourniquet")

@@ -24,6 +24,7 @@ from tourniquet.shell import (
     follow_rollout,
     forward_comms,
     gitops_owner,
+    undo_reads,
     write_postmortem,
 )
 from tourniquet.shell.actions import After
@@ -134,3 +135,5 @@ async def _wrap_up(rt: Runtime, d: Draft, indexes: Indexes) -> None:
     flow.finish(d)
     await write_postmortem.write_postmortem(d, rt)
     await commit(d, rt, indexes.deployments)
+    # An undo on offer: its reads done now, so that the approval goes straight to the patch.
+    await undo_reads.prefetch(d, rt, indexes.deployments)

@@ -63,6 +63,11 @@ class Runtime:
     followed: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     #: uid -> the Incident as this operator last wrote it.
     written: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: uid -> the suspect Deployment and its ReplicaSets, read while the undo awaits its
+    #: approval: the approved undo needs no read while the cache shows them current.
+    prefetched: dict[str, tuple[Mapping[str, Any], list[dict[str, Any]]]] = field(
+        default_factory=dict
+    )
     background: list[asyncio.Task[None]] = field(default_factory=list)
     #: Incidents whose reconcile keeps failing wait this long before the next attempt.
     backoff: Backoff = field(default_factory=Backoff)
@@ -100,6 +105,7 @@ class Runtime:
         self.locks.pop(uid, None)
         self.superseded.pop(uid, None)
         self.written.pop(uid, None)
+        self.prefetched.pop(uid, None)
         self.backoff.succeeded(uid)
 
 

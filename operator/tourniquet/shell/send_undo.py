@@ -12,6 +12,7 @@ from tourniquet.api.vocabulary import Reason
 from tourniquet.core import lifecycle as flow
 from tourniquet.core import playbook
 from tourniquet.core.draft import Draft
+from tourniquet.core.guards import only_status_moved
 from tourniquet.core.rollback import UndoPlan
 from tourniquet.core.rollback_revisions import RevisionUndoPlan
 from tourniquet.shell import faults
@@ -29,7 +30,13 @@ async def send_undo(
     plan: UndoPlan | RevisionUndoPlan,
     rt: Runtime,
     deployments: DeploymentIndex,
-) -> None:
+    *,
+    read: Mapping[str, Any] | None = None,
+) -> bool:
+    """Send it and record the result. A patch refused because the workload's
+    resourceVersion moved on from `read` (the body the plan was made from) while only its
+    status changed records nothing and returns True: the caller reads it again and sends
+    the same undo against the new resourceVersion. Any other change is refused."""
     d = Draft(claimed, datetime.now(UTC), rt.settings.timeline_limit)
     name = str((d.mitigation or {}).get("name"))
     await faults.hold_point("before-undo-patch")
@@ -63,6 +70,8 @@ async def send_undo(
         )
         precondition = (d.mitigation or {}).get("preconditionResourceVersion")
         if current is None or current["metadata"]["resourceVersion"] != precondition:
+            if only_status_moved(read, current):
+                return True
             flow.patch_rejected(d)
         else:
             flow.undo_failed(
@@ -77,3 +86,4 @@ async def send_undo(
             flow.undo_patched(d)
     flow.finish(d)
     await commit(d, rt, deployments)
+    return False

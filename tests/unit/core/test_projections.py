@@ -32,6 +32,7 @@ def test_deployment_view_keeps_what_the_suspect_search_needs() -> None:
         revision=7,
         paused=True,
         images=(("api", "registry/api:1.4.3"), ("envoy", "envoyproxy/envoy:v1.31")),
+        resource_version=body["metadata"].get("resourceVersion", ""),
     )
 
 

@@ -222,12 +222,16 @@ class Scenario:
 
         return self.change_deployment(change)
 
-    def ready_for_undo(self) -> Body:
-        """The suspect identified (one reconcile), then approved; no call recorded yet."""
+    def ready_for_undo(self, *, prefetched: bool = True) -> Body:
+        """The suspect identified (one reconcile, which also reads ahead what the undo
+        needs), then approved; no call recorded yet. `prefetched=False`: that read is
+        gone (a restarted operator), so the undo reads fresh."""
         self.seed()
         self.declare()
         self.reconcile()
         assert self.status().get("suspect", {}).get("revision") == 3
+        if not prefetched:
+            self.rt.prefetched.clear()
         approved = self.approve()
         self.kube.calls.clear()
         self.kube.events.clear()

@@ -40,7 +40,9 @@ def test_the_claim_is_written_before_the_patch_with_both_preconditions(
     (stored,) = at_the_patch
     assert stored["result"] == "InProgress" and "patchedAt" not in stored
     calls = [c.what for c in scenario.kube.calls]
-    assert calls[:3] == [("get", DEPLOYMENTS), ("list", REPLICASETS), ("get", POLICIES)]
+    # The Deployment and its ReplicaSets were read ahead, while the undo awaited the
+    # approval: the approved undo goes straight to the claim.
+    assert calls[:2] == [("get", POLICIES), ("patch", INCIDENT_STATUS)]
     assert [c.what for c in scenario.kube.writes()] == [
         ("patch", INCIDENT_STATUS),  # the claim
         ("patch", DEPLOYMENTS),  # the undo
@@ -184,10 +186,53 @@ def test_two_reconciles_of_one_version_make_one_claim_and_one_patch(scenario: Sc
     assert len([p for p in claims if p["status"].get("mitigation", {}).get("startedAt")]) == 1
 
 
-def test_the_claim_reads_the_deployment_fresh_not_from_the_cache(scenario: Scenario) -> None:
-    scenario.ready_for_undo()
+def test_without_a_current_prefetch_the_claim_reads_the_deployment_fresh(
+    scenario: Scenario,
+) -> None:
+    scenario.ready_for_undo(prefetched=False)
 
     scenario.reconcile()
 
+    calls = [c.what for c in scenario.kube.calls]
+    assert calls[:2] == [("get", DEPLOYMENTS), ("list", REPLICASETS)]
     gets = scenario.kube.calls_to("get", DEPLOYMENTS)
     assert [(c.namespace, c.name) for c in gets] == [(NAMESPACE, DEPLOYMENT)]
+    assert scenario.mitigation()["patchedAt"]
+
+
+def test_a_prefetch_the_cache_shows_outdated_is_read_again(scenario: Scenario) -> None:
+    scenario.ready_for_undo()
+    # The controller reports progress after the prefetch; the cache (relisted by the
+    # scenario) shows the new resourceVersion, so the prefetched body is not used.
+    moved = scenario.change_deployment(lambda b: b["status"].update(observedGeneration=9))
+
+    scenario.reconcile()
+
+    calls = [c.what for c in scenario.kube.calls]
+    assert calls[:2] == [("get", DEPLOYMENTS), ("list", REPLICASETS)]
+    (undo,) = scenario.kube.calls_to("patch", DEPLOYMENTS)
+    assert undo.status == 200
+    assert undo.body[0]["value"] == moved["metadata"]["resourceVersion"]
+
+
+def test_a_status_update_the_cache_had_not_shown_is_read_again_and_the_undo_sent(
+    scenario: Scenario,
+) -> None:
+    """The prefetch looked current, but the controller wrote status just before the
+    patch: the precondition fails, the operator reads again and sends the same undo."""
+    scenario.ready_for_undo()
+    scenario.kube.before(
+        "patch",
+        DEPLOYMENTS,
+        lambda: scenario.change_deployment(lambda b: b["status"].update(observedGeneration=9)),
+    )
+
+    scenario.reconcile()
+
+    first, second = scenario.kube.calls_to("patch", DEPLOYMENTS)
+    assert (first.status, second.status) == (422, 200)
+    assert images(scenario.deployment()) == ["registry/api:1.4.2"]
+    mitigation = scenario.mitigation()
+    assert mitigation["result"] == "InProgress" and mitigation["patchedAt"]
+    assert second.body[0]["value"] == mitigation["preconditionResourceVersion"]
+    assert "TargetChanged" not in scenario.reasons()

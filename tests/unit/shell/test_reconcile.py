@@ -97,7 +97,7 @@ def test_a_server_error_on_the_status_write_becomes_a_reconcile_error(
 def test_a_failing_read_at_the_claim_claims_nothing_and_the_next_attempt_undoes(
     scenario: Scenario,
 ) -> None:
-    scenario.ready_for_undo()
+    scenario.ready_for_undo(prefetched=False)
     scenario.kube.fail("list", REPLICASETS, 500)
 
     scenario.reconcile()
@@ -114,7 +114,7 @@ def test_a_failing_read_at_the_claim_claims_nothing_and_the_next_attempt_undoes(
 
 def test_the_same_failure_writes_its_condition_once(scenario: Scenario) -> None:
     """Stable words: a failure that repeats does not rewrite the Incident every time."""
-    scenario.ready_for_undo()
+    scenario.ready_for_undo(prefetched=False)
     scenario.kube.fail("list", REPLICASETS, 500, times=2)
 
     scenario.reconcile()
@@ -127,7 +127,7 @@ def test_the_same_failure_writes_its_condition_once(scenario: Scenario) -> None:
 def test_a_failing_incident_waits_for_its_backoff(scenario: Scenario) -> None:
     scenario.backoff = Backoff(base=60.0, cap=60.0)
     scenario.restart()
-    scenario.ready_for_undo()
+    scenario.ready_for_undo(prefetched=False)
     scenario.kube.fail("list", REPLICASETS, 500)
     scenario.reconcile()
     scenario.kube.calls.clear()
