@@ -87,3 +87,33 @@ def test_the_confinement_policy_applies_to_the_operator_only() -> None:
     resources = {r for rule in rules for r in rule["resources"]}
     assert {"deployments", "deployments/scale", "configmaps", "secrets"} <= resources
     assert binding["spec"]["validationActions"] == ["Deny"]
+
+
+def test_the_operator_may_only_suspend_and_resume_a_gitops_owner() -> None:
+    policy, _ = confinement_policy()
+    rules = policy["spec"]["matchConstraints"]["resourceRules"]
+    watched = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]}
+    for group, plural in (
+        ("kustomize.toolkit.fluxcd.io", "kustomizations"),
+        ("helm.toolkit.fluxcd.io", "helmreleases"),
+        ("argoproj.io", "applications"),
+    ):
+        assert {(group, plural), (group, f"{plural}/status")} <= watched
+    (gitops,) = [
+        v for v in policy["spec"]["validations"] if v["expression"].startswith("!variables.gitops")
+    ]
+    # Flux: everything in spec but `suspend` unchanged; Argo CD: all but syncPolicy.automated.
+    assert "k == 'suspend'" in gitops["expression"]
+    assert "k == 'automated'" in gitops["expression"]
+    assert "request.operation == 'UPDATE'" in gitops["expression"]  # never a delete
+
+
+def test_only_the_commander_resumes_a_suspended_owner() -> None:
+    policy, _ = approval_policy()
+    assert "spec.?gitops.?resume" in variables(policy)["resumingGitOps"]
+    (rule,) = [
+        v
+        for v in policy["spec"]["validations"]
+        if v["expression"].startswith("!variables.resumingGitOps")
+    ]
+    assert "variables.isCommander || variables.inApprovers" in rule["expression"]

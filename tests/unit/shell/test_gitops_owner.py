@@ -184,3 +184,17 @@ def test_resume_waits_while_git_holds_the_undone_revision_then_resumes(
     resumed = conditions(scenario.incident())["ReconciliationSuspended"]
     assert (resumed["status"], resumed["reason"]) == ("False", "GitOpsResumed")
     assert "GitOpsResumed" in scenario.reasons()
+
+
+def test_a_drill_dry_runs_the_suspension(scenario: Scenario) -> None:
+    flux_owned(scenario)
+    scenario.declare(drill=True)
+    scenario.reconcile()
+    scenario.approve()
+    scenario.kube.calls.clear()
+    scenario.reconcile()
+    (suspend,) = scenario.kube.calls_to("patch", KUSTOMIZATIONS)
+    assert suspend.dry_run
+    assert "suspend" not in kustomization(scenario)["spec"]
+    gitops = scenario.mitigation()["gitops"]
+    assert "suspendedAt" not in gitops and "dry run" in gitops["notSuspended"]
