@@ -95,7 +95,9 @@ def test_dead_webhooks_never_delay_the_undo(
         deployments.stop()
     latency = undone.at - approved
     print(f"\napproval -> Deployment patched: {latency:.3f}s")
-    assert latency < 1.0, f"approval -> Deployment patched took {latency:.2f}s"
+    # Not a speed goal (make bench measures that): the undo did not wait for a webhook.
+    # One delivery waiting on the hung webhooks inline would take its 2 s x 3 attempts.
+    assert latency < 5.0, f"approval -> Deployment patched took {latency:.2f}s"
 
     # The updates are on the record, and each delivery failed on its own short clock.
     incident = wait_incident(
