@@ -129,7 +129,7 @@ class Kube:
         """dry_run: the API server validates and admits the patch but stores nothing
         (drills rehearse the undo this way)."""
         extra = {"dry_run": "All"} if dry_run else {}
-        obj = await self._call(
+        response = await self._call(
             "patch",
             "deployments",
             self._apps.patch_namespaced_deployment,
@@ -137,9 +137,11 @@ class Kube:
             namespace,
             patch,
             _content_type="application/json-patch+json",
+            # Raw JSON, as the reads: no decoding into the client's models on the undo.
+            _preload_content=False,
             **extra,
         )
-        return dict(self._json(obj))
+        return dict(json.loads(response.data))
 
     # -- StatefulSets and DaemonSets (their history is ControllerRevisions) -------------
 
