@@ -194,6 +194,11 @@ def reconciles(kind: OwnerKind, obj: Mapping[str, Any]) -> bool:
     return mapping(obj.get("spec")).get("suspend") is not True
 
 
+def suspended_by(obj: Mapping[str, Any]) -> str:
+    """The incident (namespace/name) whose undo suspended this owner, if any."""
+    return text(mapping(mapping(obj.get("metadata")).get("annotations")).get(SUSPENDED_BY))
+
+
 def applied_revision(kind: OwnerKind, obj: Mapping[str, Any]) -> str | None:
     """The git revision the owner last applied (Flux: "main@sha1:<commit>")."""
     status = mapping(obj.get("status"))

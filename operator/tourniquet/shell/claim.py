@@ -26,7 +26,8 @@ def paused_refusal_cleared(d: Draft, deployments: DeploymentIndex) -> bool:
 
 
 async def undo(d: Draft, rt: Runtime, deployments: DeploymentIndex) -> After:
-    """The guarded undo: fresh reads, the guards, a claim in status, then the patch."""
+    """The guarded undo: the reads (prefetched while the cache shows them current), the
+    guards, the GitOps owner suspended, a claim in status, then the patch."""
     outcome, deployment = await undo_reads.read_and_check(
         d, rt, mitigation=d.mitigation, deployments=deployments
     )

@@ -20,6 +20,7 @@ from tourniquet.core.gitops import (
     source_of,
     source_revision,
     suspend_patch,
+    suspended_by,
 )
 from tourniquet.core.guards import Refusal
 from tourniquet.core.projections import mapping
@@ -65,17 +66,25 @@ async def suspend_first(d: Draft, rt: Runtime) -> dict[str, Any] | Refusal | Non
     if owner is None:
         return None
     api = owner.api
+    incident = f"{d.namespace}/{d.name}"
     try:
         obj = await _read(rt, owner)
-        if obj is None or not reconciles(owner.kind, obj):
-            return None  # gone, or suspended by someone already: nothing re-applies git
+        if obj is None:
+            return None  # gone (or its CRD): nothing re-applies git
+        if not reconciles(owner.kind, obj):
+            if suspended_by(obj) != incident:
+                return None  # suspended by someone else: not ours to resume
+            # Ours, from an attempt whose claim did not land: record it this time.
+            return steps.suspension(
+                d, owner, applied_revision(owner.kind, obj), drill=playbook.is_drill(d)
+            )
         await rt.kube.merge_patch_object(
             api.group,
             api.version,
             api.plural,
             owner.namespace,
             owner.name,
-            suspend_patch(owner, obj, f"{d.namespace}/{d.name}"),
+            suspend_patch(owner, obj, incident),
             dry_run=playbook.is_drill(d),
         )
     except ApiException as exc:

@@ -198,3 +198,21 @@ def test_a_drill_dry_runs_the_suspension(scenario: Scenario) -> None:
     assert "suspend" not in kustomization(scenario)["spec"]
     gitops = scenario.mitigation()["gitops"]
     assert "suspendedAt" not in gitops and "dry run" in gitops["notSuspended"]
+
+
+def test_a_suspension_whose_claim_did_not_land_is_recorded_by_the_next_attempt(
+    scenario: Scenario,
+) -> None:
+    flux_owned(scenario)
+    named_and_approved(scenario)
+    scenario.kube.fail("patch", INCIDENT_STATUS, 409)  # the claim loses a race
+    scenario.reconcile()
+    assert kustomization(scenario)["spec"]["suspend"] is True
+    assert scenario.mitigation()["result"] == "Pending"
+
+    scenario.reconcile()
+
+    assert len(scenario.kube.calls_to("patch", KUSTOMIZATIONS)) == 1  # not sent again
+    gitops = scenario.mitigation()["gitops"]
+    assert gitops["suspendedAt"] and gitops["revision"] == BAD
+    assert scenario.mitigation()["patchedAt"]
