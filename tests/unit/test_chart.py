@@ -80,6 +80,7 @@ OPERATOR_PERMISSIONS = {
     ("apps", "statefulsets"): {"get", "list", "watch", "patch"},
     ("apps", "daemonsets"): {"get", "list", "watch", "patch"},
     ("apps", "controllerrevisions"): {"list", "watch"},
+    ("", "pods"): {"list", "delete"},
     ("", "configmaps"): {"create", "patch"},
     ("", "events"): {"create"},
 }

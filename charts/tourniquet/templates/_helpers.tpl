@@ -111,6 +111,13 @@ watched, in a Role per namespace in the namespaced mode (watchNamespaces).
 - apiGroups: ["apps"]
   resources: ["controllerrevisions"]
   verbs: ["list", "watch"]
+# A StatefulSet undo stuck on a pod that is never Ready (OrderedReady): its pods are
+# listed by the StatefulSet's selector, and the stuck one deleted once the Incident
+# Commander approves. The confinement policy allows deleting only a not-Ready pod
+# owned by a StatefulSet.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "delete"]
 # The postmortem draft of a resolved incident: a ConfigMap <incident>-postmortem owned
 # by the Incident, created, then patched when it changes. Never read, never deleted.
 - apiGroups: [""]

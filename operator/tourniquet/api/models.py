@@ -671,6 +671,20 @@ class Approval(ApiModel):
     )
 
 
+class StuckPod(ApiModel):
+    """A StatefulSet pod with OrderedReady that is not Ready at an old revision: the
+    controller waits for it forever and never replaces it (kubernetes #67250)."""
+
+    name: ObjectName = Field(description="The pod.")
+    revision: Annotated[str, Field(max_length=253)] | None = Field(
+        default=None, description="Its ControllerRevision (controller-revision-hash)."
+    )
+    deleted_at: Timestamp | None = Field(
+        default=None, description="When the operator deleted it, as approved."
+    )
+    deleted_by: UserName | None = Field(default=None, description="Who approved its deletion.")
+
+
 class GitOpsSuspension(ApiModel):
     """The suspension of a GitOps owner: the undo holds while it lasts."""
 
@@ -749,6 +763,11 @@ class Mitigation(ApiModel):
         description="The GitOps owner suspended before the undo, so that the undo holds; "
         "how and when it was resumed.",
     )
+    stuck_pod: StuckPod | None = Field(
+        default=None,
+        description="The StatefulSet pod the undo's rollout is stuck on; deleted once the "
+        "Incident Commander approves (status.podDeletion).",
+    )
 
 
 class TimelineEntry(ApiModel):
@@ -770,6 +789,16 @@ class Acknowledgement(ApiModel):
     -p '{"status":{"acknowledgement":{"by":"YOU"}}}'"""
 
     by: UserName = Field(description="Your own user name (the API server checks).")
+
+
+class PodDeletion(ApiModel):
+    """The Incident Commander's go-ahead to delete the StatefulSet pod the undo is stuck
+    on (status.mitigation.stuckPod). Written only by the Incident Commander."""
+
+    approved_by: UserName = Field(description="Your own user name (the API server checks).")
+    pod: ObjectName = Field(
+        description="The pod to delete; must equal status.mitigation.stuckPod.name."
+    )
 
 
 class PolicyView(ApiModel):
@@ -903,6 +932,11 @@ class IncidentStatus(ApiModel):
     )
     acknowledgement: Acknowledgement | None = Field(
         default=None, description="Written only by the Incident Commander to take the page."
+    )
+    pod_deletion: PodDeletion | None = Field(
+        default=None,
+        description="Written only by the Incident Commander: delete the StatefulSet pod the "
+        "undo is stuck on (`kubectl incident delete-stuck-pod`).",
     )
     acknowledged_at: Timestamp | None = Field(
         default=None, description="When the operator saw the acknowledgement."

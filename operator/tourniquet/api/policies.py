@@ -38,7 +38,7 @@ from tourniquet.api.names import (
 from tourniquet.api.vocabulary import UNDO_STARTED
 
 #: Status fields people write; every other status field is the operator's record.
-PEOPLE_STATUS_FIELDS = ("approval", "acknowledgement")
+PEOPLE_STATUS_FIELDS = ("approval", "acknowledgement", "podDeletion")
 TICKS = ("bridgeOpened", "statusPageUpdated", "customerSupportBriefed")
 #: Deployment spec fields an undo never changes (it changes spec.template only).
 WORKLOAD_FIXED_SPEC = (
@@ -150,6 +150,12 @@ def _approval_variables(approvers_group: str, operator: str) -> dict[str, str]:
         " && (variables.creating || !oldObject.spec.?resolved.orValue(false))",
         "resumingGitOps": "object.spec.?gitops.?resume.orValue(false)"
         " && (variables.creating || !oldObject.spec.?gitops.?resume.orValue(false))",
+        "newPodDeletion": "object.?status.?podDeletion",
+        "podDeletionChanged": "!variables.creating"
+        " && variables.newPodDeletion != oldObject.?status.?podDeletion"
+        " && variables.newPodDeletion.hasValue()",
+        "stuckPod": "variables.creating ? ''"
+        " : oldObject.?status.?mitigation.?stuckPod.?name.orValue('')",
         "newAck": "object.?status.?acknowledgement",
         "acknowledging": "!variables.creating"
         " && variables.newAck != oldObject.?status.?acknowledgement"
@@ -200,10 +206,30 @@ def _approval_validations() -> list[dict[str, Any]]:
             ),
         ),
         _rule(
-            "!variables.isOperator || (!variables.approvalChanged && !variables.acknowledging)",
+            "!variables.isOperator || (!variables.approvalChanged && !variables.acknowledging"
+            " && !variables.podDeletionChanged)",
             "the operator never approves or acknowledges: people do",
-            "'the operator (' + variables.user + ') may not write status.approval or"
-            " status.acknowledgement'",
+            "'the operator (' + variables.user + ') may not write status.approval,"
+            " status.acknowledgement or status.podDeletion'",
+        ),
+        _rule(
+            _cel(
+                "!variables.podDeletionChanged",
+                "|| (variables.newPodDeletion.value().approvedBy == variables.user",
+                "    && (variables.isCommander || variables.inApprovers)",
+                "    && variables.mayApprove",
+                "    && variables.stuckPod != ''",
+                "    && variables.newPodDeletion.value().pod == variables.stuckPod)",
+            ),
+            "pod deletion rejected: only the Incident Commander, in their own name and holding"
+            " the approve verb, approves deleting the pod named in status.mitigation.stuckPod",
+            _cel(
+                f"'pod deletion rejected: ' + {user} + ' must be the Incident Commander'",
+                "+ ' (\"' + variables.commander + '\"), hold the approve verb, write'",
+                "+ ' status.podDeletion.approvedBy as their own name, and name the stuck pod'",
+                "+ (variables.stuckPod == '' ? ' (there is none)'",
+                "   : ' \"' + variables.stuckPod + '\"')",
+            ),
         ),
         _rule(
             "!variables.approving || variables.newApproval.value().approvedBy == variables.user",
@@ -455,6 +481,12 @@ def confinement_policy(operator: str = DEFAULT_OPERATOR_IDENTITY) -> list[dict[s
                         "operations": ["CREATE", "UPDATE", "DELETE"],
                         "resources": ["configmaps", "secrets"],
                     },
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE", "DELETE"],
+                        "resources": ["pods"],
+                    },
                     *(
                         {
                             "apiGroups": [group],
@@ -529,6 +561,21 @@ def confinement_policy(operator: str = DEFAULT_OPERATOR_IDENTITY) -> list[dict[s
                     " and resume ' + request.resource.resource + ' (spec.suspend, or"
                     " spec.syncPolicy.automated, and " + ANNOTATION_PREFIX + " annotations),"
                     " not ' + request.operation + ' other fields'",
+                ),
+                _rule(
+                    _cel(
+                        "request.resource.resource != 'pods'",
+                        "|| (request.operation == 'DELETE'",
+                        "    && oldObject.metadata.?ownerReferences.orValue([]).exists(o,"
+                        " o.kind == 'StatefulSet' && o.?controller.orValue(false))",
+                        "    && !oldObject.?status.?conditions.orValue([]).exists(c,"
+                        " c.type == 'Ready' && c.status == 'True'))",
+                    ),
+                    "the Tourniquet operator may only delete a StatefulSet's pod that is not"
+                    " Ready (the approved step for an undo stuck on it)",
+                    "'operator confined: ' + request.userInfo.username + ' may only delete a"
+                    " StatefulSet pod that is not Ready, not ' + request.operation + ' pod '"
+                    " + request.namespace + '/' + request.name",
                 ),
                 _rule(
                     "request.resource.resource != 'secrets'",

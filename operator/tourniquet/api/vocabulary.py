@@ -142,6 +142,8 @@ class Reason(StrEnum):
     RUNBOOK_NOT_FOUND = "RunbookNotFound"
     RUNBOOK_UPDATED = "RunbookUpdated"
     STATEFUL_SET_PARTITIONED = "StatefulSetPartitioned"
+    STATEFUL_SET_POD_STUCK = "StatefulSetPodStuck"
+    STUCK_POD_DELETED = "StuckPodDeleted"
     SUSPECT_IDENTIFIED = "SuspectIdentified"
     SUSPECT_OUT_OF_SCOPE = "SuspectOutOfScope"
     SUSPECT_REPLACED = "SuspectReplaced"

@@ -15,7 +15,7 @@ from tourniquet.core.draft import Draft
 from tourniquet.core.guards import Refusal
 from tourniquet.core.rollout_status import rollout_status
 from tourniquet.core.selectors import selector_string
-from tourniquet.shell import revisioned_undo, send_undo
+from tourniquet.shell import revisioned_undo, send_undo, stuck_pods
 from tourniquet.shell.actions import After
 from tourniquet.shell.runtime import Runtime
 from tourniquet.shell.status_writer import commit
@@ -86,6 +86,7 @@ async def follow(
         )
         flow.undo_patched(d, recovered=True)
     if revisioned:
+        await stuck_pods.step(d, rt, deployment)
         revisioned_undo.follow(d, deployment, rt.settings.rollout_timeout_seconds)
     elif deployment is None:
         flow.undo_failed(d, Reason.TARGET_CHANGED, "the Deployment was deleted during the undo")

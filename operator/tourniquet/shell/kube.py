@@ -244,6 +244,27 @@ class Kube:
             )
         )
 
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """A workload's pods, by its selector (a StatefulSet undo that may be stuck)."""
+        response = await self._call(
+            "list",
+            "pods",
+            self._core.list_namespaced_pod,
+            namespace,
+            label_selector=label_selector,
+            _preload_content=False,
+        )
+        return list(json.loads(response.data).get("items", []))
+
+    async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        """Delete that very pod (a uid precondition: never a namesake recreated since)."""
+        body = kubernetes.client.V1DeleteOptions(
+            preconditions=kubernetes.client.V1Preconditions(uid=uid)
+        )
+        await self._call(
+            "delete", "pods", self._core.delete_namespaced_pod, name, namespace, body=body
+        )
+
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         obj = await self._get("configmaps", self._core.read_namespaced_config_map, name, namespace)
         return None if obj is None else dict(self._json(obj))

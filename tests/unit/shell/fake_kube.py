@@ -40,6 +40,7 @@ REPLICASETS = "replicasets"
 STATEFULSETS = "statefulsets"
 DAEMONSETS = "daemonsets"
 CONTROLLERREVISIONS = "controllerrevisions"
+PODS = "pods"
 CONFIGMAPS = "configmaps"
 EVENTS = "events"
 SECRETS = "secrets"
@@ -491,6 +492,27 @@ class FakeKube:
         return await self._call(
             "patch", plural, namespace, name, answer, body=patch, dry_run=dry_run
         )
+
+    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        wanted = dict(part.split("=", 1) for part in label_selector.split(",") if "=" in part)
+
+        def answer() -> list[Body]:
+            return [
+                pod
+                for pod in self.all(PODS, namespace)
+                if wanted.items() <= (pod["metadata"].get("labels") or {}).items()
+            ]
+
+        return await self._call("list", PODS, namespace, None, answer)
+
+    async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        def answer() -> None:
+            current = self._stored(PODS, namespace, name)
+            if current["metadata"].get("uid") != uid:
+                raise api_error(409, f"Precondition failed: UID in precondition: {uid}")
+            self.delete(PODS, namespace, name)
+
+        await self._call("delete", PODS, namespace, name, answer)
 
     async def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._call(

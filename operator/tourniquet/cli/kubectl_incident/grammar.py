@@ -179,6 +179,11 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb("resolve", "give the all-clear (the Incident Commander)", flags=(_DRY_RUN,)),
     Verb(
+        "delete-stuck-pod",
+        "approve deleting the StatefulSet pod the undo is stuck on (the Incident Commander)",
+        flags=(_DRY_RUN,),
+    ),
+    Verb(
         "resume",
         "resume the GitOps owner the undo suspended, once git is reverted (the Incident Commander)",
         flags=(_DRY_RUN,),

@@ -72,6 +72,14 @@ def approve(me: str, suspect: Mapping[str, Any] | None, *, accept_revert: bool =
     return Patch(body, status=True)
 
 
+def delete_stuck_pod(me: str, mitigation: Mapping[str, Any]) -> Patch:
+    """Approve deleting the pod the operator named in status.mitigation.stuckPod."""
+    stuck = mitigation.get("stuckPod")
+    if not isinstance(stuck, Mapping) or not stuck.get("name") or stuck.get("deletedAt"):
+        raise CannotWrite("the undo is not stuck on a pod (status.mitigation.stuckPod is empty)")
+    return Patch({"status": {"podDeletion": {"approvedBy": me, "pod": stuck["name"]}}}, status=True)
+
+
 def resume_gitops() -> Patch:
     return Patch({"spec": {"gitops": {"resume": True}}})
 

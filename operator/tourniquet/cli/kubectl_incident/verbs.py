@@ -163,6 +163,15 @@ def _gitops_line(suspect: Mapping[str, Any]) -> str:
     return f"  gitops:  {owner}; the operator suspends it first, so that the undo holds\n"
 
 
+def delete_stuck_pod(k: Kubectl, c: Console, inv: Invocation) -> int:
+    view = screen.View(_get(k, inv))
+    try:
+        patch = patches.delete_stuck_pod(k.whoami(), view.mitigation)
+    except patches.CannotWrite as exc:
+        raise Refused(f"{view.name}: {exc}; see kubectl incident status") from None
+    return _send(k, c, inv, view.name, patch)
+
+
 def resume(k: Kubectl, c: Console, inv: Invocation) -> int:
     incident = _get(k, inv)
     view = screen.View(incident)
@@ -252,6 +261,7 @@ VERBS: dict[str, VERB] = {
     "handover": handover,
     "resolve": resolve,
     "resume": resume,
+    "delete-stuck-pod": delete_stuck_pod,
     "timeline": timeline,
     "postmortem": postmortem,
     "list": list_incidents,
