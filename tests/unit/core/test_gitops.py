@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from tourniquet.api.vocabulary import Reason
+from tourniquet.core import lifecycle
+from tourniquet.core.draft import Draft
 from tourniquet.core.gitops import (
     SAVED_AUTOMATED,
     SUSPENDED_BY,
@@ -21,6 +25,7 @@ from tourniquet.core.gitops import (
     source_revision,
     suspend_patch,
 )
+from tourniquet.core.guards import Refusal
 
 
 @pytest.mark.parametrize(
@@ -175,3 +180,19 @@ def test_an_owner_round_trips_through_status() -> None:
     assert owner_from_status({"kind": "Nonsense", "name": "x", "namespace": "y"}) is None
     assert manual_suspend_command(KS) == "flux suspend kustomization apps -n flux-system"
     assert manual_suspend_command(APP) == "argocd app set argocd/api --sync-policy none"
+
+
+def test_a_refusal_keeps_a_suspension_already_made_on_the_record() -> None:
+    suspended = {"tool": "Flux", "kind": "Kustomization", "name": "apps", "namespace": "f"}
+    suspended["suspendedAt"] = "2026-12-01T00:00:00Z"
+    d = Draft(
+        {
+            "metadata": {"name": "api-errors", "namespace": "prod"},
+            "spec": {},
+            "status": {"mitigation": {"result": "InProgress", "gitops": suspended}},
+        },
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    lifecycle.refuse(d, Refusal(Reason.TARGET_CHANGED, "the Deployment moved on"))
+    assert d.mitigation is not None and d.mitigation["result"] == "Refused"
+    assert d.mitigation["gitops"] == suspended  # still owed its resume
