@@ -27,6 +27,7 @@ from devkit.incidents import delete_incidents, strip_finalizers
 from devkit.kubectl import Cluster
 from devkit.manifests import operator_extras, people_role
 from devkit.operator import OperatorProcess, RunAs
+from devkit.plugin import Plugin, PluginMissing
 
 from tourniquet.api.names import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
 
@@ -182,3 +183,12 @@ def start_operator(
     for op in started:
         op.stop()
     strip_finalizers(cluster, namespace)
+
+
+@pytest.fixture
+def plugin(tourniquet_installed: Cluster, tmp_path: Path) -> Plugin:
+    """The real kubectl with the kubectl-incident plugin on its PATH."""
+    try:
+        return Plugin.on_path(tourniquet_installed, tmp_path / "bin")
+    except PluginMissing as exc:
+        unavailable(str(exc))

@@ -18,7 +18,6 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,7 +38,7 @@ from devkit.incidents import (
 from devkit.kubectl import Cluster
 from devkit.manifests import NO_NODE, deployment
 from devkit.operator import OperatorProcess
-from devkit.plugin import Plugin, PluginMissing
+from devkit.plugin import Plugin
 from devkit.polling import wait_for
 from devkit.workloads import image_of, snapshot
 
@@ -54,14 +53,6 @@ def flux(tourniquet_installed: Cluster) -> Flux:
         return Flux(tourniquet_installed, gitops_up(progress=sys.stderr))
     except ClusterUnavailable as exc:
         unavailable(f"real Flux unavailable: {exc}")
-
-
-@pytest.fixture
-def plugin(tourniquet_installed: Cluster, tmp_path: Path) -> Plugin:
-    try:
-        return Plugin.on_path(tourniquet_installed, tmp_path / "bin")
-    except PluginMissing as exc:
-        unavailable(str(exc))
 
 
 def _manifest(image: str, *, broken: bool) -> dict[str, Any]:

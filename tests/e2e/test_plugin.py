@@ -13,24 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devkit.cluster import unavailable
 from devkit.incidents import get_incident, good_then_bad, status
 from devkit.kubectl import Cluster
 from devkit.operator import OperatorProcess
-from devkit.plugin import Plugin, PluginMissing
+from devkit.plugin import Plugin
 from devkit.polling import wait_for
 from devkit.workloads import revisions
 
 StartOperator = Callable[..., OperatorProcess]
 Run = subprocess.CompletedProcess[str]
-
-
-@pytest.fixture
-def plugin(tourniquet_installed: Cluster, tmp_path: Path) -> Plugin:
-    try:
-        return Plugin.on_path(tourniquet_installed, tmp_path / "bin")
-    except PluginMissing as exc:
-        unavailable(str(exc))
 
 
 @pytest.fixture

@@ -9,12 +9,9 @@ identity may delete no other pod."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
 from devkit import revisioned
-from devkit.cluster import unavailable
 from devkit.incidents import (
     BAD,
     GOOD,
@@ -28,20 +25,12 @@ from devkit.incidents import (
 )
 from devkit.kubectl import Cluster
 from devkit.operator import OperatorProcess
-from devkit.plugin import Plugin, PluginMissing
+from devkit.plugin import Plugin
 from devkit.polling import next_second, wait_for
 
 from tourniquet.api.names import DEFAULT_OPERATOR_IDENTITY
 
 StartOperator = Callable[..., OperatorProcess]
-
-
-@pytest.fixture
-def plugin(tourniquet_installed: Cluster, tmp_path: Path) -> Plugin:
-    try:
-        return Plugin.on_path(tourniquet_installed, tmp_path / "bin")
-    except PluginMissing as exc:
-        unavailable(str(exc))
 
 
 def _pod(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
