@@ -26,6 +26,24 @@ RESOLVE_PATCH = {"spec": {"resolved": True}}
 NO_FINALIZERS_PATCH = {"metadata": {"finalizers": None}}
 
 
+def pod_spec(
+    name: str, image: str, node_selector: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """One container that lands on the fake kwok nodes (a node selector no node matches
+    keeps it Pending: a broken revision)."""
+    spec: dict[str, Any] = {
+        "containers": [{"name": name, "image": image}],
+        # kwok's fake nodes may carry this taint; tolerate it so pods land there.
+        "tolerations": [
+            {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
+        ],
+        "terminationGracePeriodSeconds": 0,
+    }
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    return spec
+
+
 def deployment(
     name: str,
     image: str,
@@ -38,21 +56,14 @@ def deployment(
 ) -> dict[str, Any]:
     """A Deployment whose pods land on the fake kwok nodes (or any real node on kind)."""
     labels = dict(labels or {"app": name})
-    pod_spec: dict[str, Any] = {
-        "containers": [{"name": name, "image": image}],
-        # kwok's fake nodes may carry this taint; tolerate it so pods land there.
-        "tolerations": [
-            {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
-        ],
-        "terminationGracePeriodSeconds": 0,
-    }
-    if node_selector:
-        pod_spec["nodeSelector"] = dict(node_selector)
     spec: dict[str, Any] = {"replicas": replicas}
     if progress_deadline is not None:
         spec["progressDeadlineSeconds"] = progress_deadline
     spec["selector"] = {"matchLabels": {"app": labels.get("app", name)}}
-    spec["template"] = {"metadata": {"labels": labels}, "spec": pod_spec}
+    spec["template"] = {
+        "metadata": {"labels": labels},
+        "spec": pod_spec(name, image, node_selector),
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

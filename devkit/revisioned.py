@@ -8,22 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from devkit.kubectl import Cluster
-from devkit.manifests import NO_NODE
+from devkit.manifests import NO_NODE, pod_spec
 from devkit.polling import wait_for
 
 KINDS = ("StatefulSet", "DaemonSet")
 
 
 def _pod_template(name: str, image: str, labels: Mapping[str, str], broken: bool) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "containers": [{"name": name, "image": image}],
-        "tolerations": [
-            {"key": "kwok.x-k8s.io/node", "operator": "Exists", "effect": "NoSchedule"}
-        ],
-        "terminationGracePeriodSeconds": 0,
-    }
-    if broken:
-        spec["nodeSelector"] = dict(NO_NODE)
+    spec = pod_spec(name, image, NO_NODE if broken else None)
     return {"metadata": {"labels": dict(labels)}, "spec": spec}
 
 

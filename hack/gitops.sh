@@ -70,8 +70,11 @@ cmd_crds() {
   done
   # Argo CD's Application and AppProject CRDs, from its published module (a download
   # outside any module: nothing of Argo CD is built).
-  dir="$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json \
+  local scratch
+  scratch="$(mktemp -d)"
+  dir="$(cd "$scratch" && GOFLAGS=-mod=mod go mod download -json \
     "github.com/argoproj/argo-cd/v3@v$ARGOCD_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  rm -rf "$scratch"
   [[ -n "$dir" ]] || { log "could not download Argo CD v$ARGOCD_VERSION's module"; exit 1; }
   ls "$dir"/manifests/crds/application-crd.yaml "$dir"/manifests/crds/appproject-crd.yaml
 }
