@@ -22,6 +22,8 @@ from devkit.polling import WaitTimeout, wait_for
 from devkit.watch import Event, Watch
 from devkit.workloads import revision_of, rollout_complete, template_image
 
+from bench import round_trip_floor
+
 RESULTS = REPO / "bench" / "results"
 PIDFILE = RESULTS / "operator.pid"  # the operator a killed bench left behind, if any
 NAMESPACE = "tq-bench-latency"
@@ -51,6 +53,9 @@ class Run:
     added_to_suspect: float = 0.0
     approve_to_undo: float = 0.0
     approval_seen_to_undo: float = 0.0
+    #: The claim's and the undo's round trips alone (bench/round_trip_floor), in ms.
+    floor_claim_ms: float = 0.0
+    floor_patch_ms: float = 0.0
     approve_to_mitigated: float = 0.0
     rollout_complete_to_mitigated: float = 0.0
     requests_to_mitigated: int = 0
@@ -256,6 +261,11 @@ def one_run(
     suspect = (run.suspect.get("name", run.suspect.get("deployment")), run.suspect.get("revision"))
     if suspect != (app, revision):
         raise AssertionError(f"{name}: suspect {run.suspect}, expected {app} rev {revision}")
+
+    # The floor under (b), on the Incident as the claim will find it (the API server's work
+    # per status patch grows with the object) and on the Deployment it will patch.
+    floor = round_trip_floor.measure(operator.kubeconfig, seen.obj, app)
+    run.floor_claim_ms, run.floor_patch_ms = floor.claim_ms, floor.patch_ms
 
     # (b) approve -> undo patch visible on the Deployment
     run.policy_wait = wait_policy_enforced(cluster)

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import statistics
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,11 +37,14 @@ from devkit.polling import wait_for
 from devkit.workloads import revision_of
 
 from bench import latency_runs
+from bench.churn import Churn
 from bench.latency_runs import RESULTS, Watch, has
 
 CLUSTER_NAME = "scale"
 PREFIX = "tq-scale"
 TICKS = os.sysconf("SC_CLK_TCK")
+CHURN_RATE = 100.0  # Deployment updates per second
+CHURN_SAMPLES = 6
 
 
 def log(message: str) -> None:
@@ -144,55 +146,6 @@ def idle_cpu_percent(pid: int, seconds: float = 20) -> float:
     return 100 * (cpu_seconds(pid) - before) / (time.monotonic() - started)
 
 
-class Churn:
-    """~rate Deployment updates per second (an annotation bumped round-robin), sent with
-    the Kubernetes client from a few threads (a kubectl process per update is too slow),
-    for as long as it runs."""
-
-    #: Enough in flight that the API server's latency, not the sender, sets the rate.
-    WORKERS = 10
-
-    def __init__(self, cluster: Cluster, spaces: Sequence[str], per: int, rate: float) -> None:
-        self.apps = apps_client(cluster)
-        self.spaces, self.per, self.rate = spaces, per, rate
-        self.stop_event = threading.Event()
-        self.sent = 0
-        self.threads = [
-            threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(self.WORKERS)
-        ]
-
-    def _run(self, worker: int) -> None:
-        interval = self.WORKERS / self.rate
-        i = worker
-        while not self.stop_event.is_set():
-            namespace = self.spaces[i % len(self.spaces)]
-            name = f"app-{(i // len(self.spaces)) % self.per}"
-            began = time.monotonic()
-            patch = {"metadata": {"annotations": {"tq.bench/churn": str(i)}}}
-            try:
-                # Raw: decoding each answer into model objects would cap the rate.
-                self.apps.patch_namespaced_deployment(
-                    name, namespace, patch, _preload_content=False
-                )
-                self.sent += 1
-            except Exception as exc:  # a lost update is counted as not sent, not fatal
-                log(f"churn: {exc}")
-            i += self.WORKERS
-            self.stop_event.wait(max(0.0, interval - (time.monotonic() - began)))
-
-    def __enter__(self) -> Churn:
-        self.started = time.monotonic()
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.achieved = self.sent / (time.monotonic() - self.started)
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join()
-
-
 def measure(cluster: Cluster, size: int, spaces: Sequence[str], runs: int) -> dict[str, Any]:
     latency_runs.setup(cluster)  # the latency namespace, its commander, the policy
     namespace = latency_runs.NAMESPACE
@@ -220,23 +173,25 @@ def measure(cluster: Cluster, size: int, spaces: Sequence[str], runs: int) -> di
         out["apply_to_suspect_ms"] = 1000 * statistics.median(r.apply_to_suspect for r in samples)
         out["approve_to_patch_ms"] = 1000 * statistics.median(r.approve_to_undo for r in samples)
         # Under churn: incidents declared against rollouts made before it (their pods need
-        # the controllers, which the churn slows too), apply -> suspect on the watch's clock.
-        for i in range(runs):
+        # the controllers, which the churn slows too), apply -> suspect on the watch's clock,
+        # spread over the churn so that a growing lag would show as a rising series.
+        for i in range(CHURN_SAMPLES):
             for image in ("registry.example/churn:1", "registry.example/churn:2"):
                 body = manifests.deployment(f"churn-{i}", image, namespace=namespace, replicas=0)
                 cluster.apply(body)
         wait_for(
             lambda: all(
                 revision_of(cluster.get("deployment", f"churn-{i}", namespace)) == 2
-                for i in range(runs)
+                for i in range(CHURN_SAMPLES)
             ),
             timeout=300,
             what="the churn runs' Deployments at revision 2",
         )
         per = max(1, size // len(spaces))
         lags = []
-        with Churn(cluster, spaces, per, rate=100) as churn:
-            for i in range(runs):
+        cpu_before = cpu_seconds(operator.pid)
+        with Churn(cluster, spaces, per, rate=CHURN_RATE) as churn:
+            for i in range(CHURN_SAMPLES):
                 time.sleep(5)  # let the churn run before each declaration: a fixed spacing
                 mark = incidents.mark()
                 cluster.apply(latency_runs.bench_incident(f"churn-{i}", f"churn-{i}"))
@@ -250,7 +205,11 @@ def measure(cluster: Cluster, size: int, spaces: Sequence[str], runs: int) -> di
                     what="ADDED",
                 )
                 lags.append(1000 * (seen.at - added.at))
+        out["churn_operator_cpu_percent"] = (
+            100 * (cpu_seconds(operator.pid) - cpu_before) / (time.monotonic() - churn.started)
+        )
         out["churn_updates_per_s"] = churn.achieved
+        out["churn_failed_updates"] = churn.failed
         out["churn_apply_to_suspect_ms"] = lags
         out["rss_mib_after"] = rss_mib(operator.pid)
     finally:
@@ -269,7 +228,8 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         f" {r['start_to_ready_s']:.1f} s | {r['rss_mib']:.0f} MiB | {r['idle_cpu_percent']:.1f} % |"
         f" {r['apply_to_suspect_ms']:.0f} ms | {r['approve_to_patch_ms']:.0f} ms |"
         f" {', '.join(f'{v:.0f}' for v in r['churn_apply_to_suspect_ms'])} ms"
-        f" at {r['churn_updates_per_s']:.0f}/s |"
+        f" at {r['churn_updates_per_s']:.0f}/s,"
+        f" operator CPU {r['churn_operator_cpu_percent']:.0f} % |"
         for r in rows
     ]
     return head + "\n".join(lines)

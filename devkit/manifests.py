@@ -160,14 +160,11 @@ def role_binding(
 
 
 def operator_extras(namespace: str, service_account_name: str) -> list[dict[str, Any]]:
-    """What the chart adds to the operator's RBAC for how the tests run it: the namespaced
-    mode's namespace observation (kopf, with -n), and the alert receiver's create (with
-    alerts.enabled). The rest is config/rbac, exactly as `make install` applies it."""
+    """What the chart adds to the operator's RBAC for how the tests run it: the alert
+    receiver's create (with alerts.enabled). The rest is config/rbac, exactly as `make
+    install` applies it; the namespaced mode (-n) needs no namespace reads."""
     name = "tourniquet-e2e-operator-extras"
-    rules = [
-        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
-        {"apiGroups": [GROUP], "resources": ["incidents"], "verbs": ["create"]},
-    ]
+    rules = [{"apiGroups": [GROUP], "resources": ["incidents"], "verbs": ["create"]}]
     subject = service_account(namespace, service_account_name)
     return [rbac_role(name, rules), rbac_binding(name, name, [subject])]
 

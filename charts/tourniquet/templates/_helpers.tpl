@@ -150,13 +150,9 @@ watched, in a Role per namespace in the namespaced mode (watchNamespaces).
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["list", "watch"]
-{{- if .Values.watchNamespaces }}
-# kopf's namespace observation in the namespaced mode (a watched namespace that is
-# deleted and created again). Not needed, and not granted, when watching all.
-- apiGroups: [""]
-  resources: ["namespaces"]
-  verbs: ["list", "watch"]
-{{- else if .Values.peering.enabled }}
+{{- /* No namespaces read in the namespaced mode: the operator serves exactly the names
+given, without kopf's namespace scanning (shell/registration.tune_kopf). */ -}}
+{{- if and (not .Values.watchNamespaces) .Values.peering.enabled }}
 # --peering when watching every namespace: kopf's ClusterKopfPeering.
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import kopf
 
-from tourniquet.api.names import GROUP, INCIDENTS, VERSION
-from tourniquet.shell.registration import Operator, _is_gone, _is_live
+from tourniquet.api.names import FINALIZER, GROUP, INCIDENTS, VERSION
+from tourniquet.shell.registration import Operator, _is_gone, _is_live, tune_kopf
 from tourniquet.shell.settings import Settings
 
 
@@ -27,3 +27,13 @@ def test_a_deleted_incident_is_forgotten_not_reconciled() -> None:
     assert not _is_live(gone, type="DELETED")
     assert not _is_live(deleting, type="MODIFIED")
     assert _is_live(gone, type="MODIFIED") and _is_live(gone)  # timers pass no event type
+
+
+def test_named_namespaces_are_served_at_once_without_listing_every_namespace() -> None:
+    # Namespaced RBAC forbids listing namespaces; kopf would retry that for ~54 s first.
+    namespaced, clusterwide = kopf.OperatorSettings(), kopf.OperatorSettings()
+    tune_kopf(namespaced, Settings(namespaces=("team-a", "team-b")))
+    tune_kopf(clusterwide, Settings())
+    assert namespaced.scanning.disabled
+    assert not clusterwide.scanning.disabled
+    assert namespaced.persistence.finalizer == clusterwide.persistence.finalizer == FINALIZER
