@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from devkit import manifests
-from devkit.cluster import local_cluster
+from devkit.cluster import local_cluster, stop_local_cluster
 from devkit.identity import operator_cluster
 from devkit.kubectl import Cluster
 from devkit.operator import OperatorProcess
@@ -241,21 +241,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--revisions", type=int, default=4)
     parser.add_argument("--namespaces", type=int, default=50)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--keep-cluster", action="store_true", help="leave the scale cluster running afterwards"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("TOURNIQUET_CLUSTER_NAME", CLUSTER_NAME)
     os.environ.setdefault("TOURNIQUET_SCALE", "1")  # hack/cluster.sh: no client QPS limits
     cluster = local_cluster()
     RESULTS.mkdir(parents=True, exist_ok=True)
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        spaces = namespaces(min(args.namespaces, size))
-        log(f"== {size:,} Deployments x {args.revisions} revisions in {len(spaces)} namespaces")
-        populate(cluster, size, args.revisions, spaces)
-        row = measure(cluster, size, spaces, args.runs)
-        row["replicasets"] = size * args.revisions
-        rows.append(row)
-        log(json.dumps(row))
-        (RESULTS / "scale.json").write_text(json.dumps(rows, indent=2) + "\n")
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            spaces = namespaces(min(args.namespaces, size))
+            log(f"== {size:,} Deployments x {args.revisions} revisions in {len(spaces)} namespaces")
+            populate(cluster, size, args.revisions, spaces)
+            row = measure(cluster, size, spaces, args.runs)
+            row["replicasets"] = size * args.revisions
+            rows.append(row)
+            log(json.dumps(row))
+            (RESULTS / "scale.json").write_text(json.dumps(rows, indent=2) + "\n")
+    finally:
+        if not args.keep_cluster:
+            # Its 5,000 Deployments would keep the controllers busy on 2 shared cores.
+            log("stopping the scale cluster (--keep-cluster keeps it)")
+            stop_local_cluster()
     print(table(rows))
     return 0
 

@@ -86,6 +86,12 @@ def local_cluster(progress: IO[Any] | None = sys.stderr) -> Cluster:
     return Cluster(kubeconfig=lines[-1].split("=", 1)[1].strip(), kubectl_bin=kubectl_binary())
 
 
+def stop_local_cluster() -> None:
+    """`hack/cluster.sh down` for the cluster TOURNIQUET_CLUSTER_NAME names (its binaries and
+    caches stay)."""
+    subprocess.run([str(CLUSTER_SCRIPT), "down"], check=False, cwd=REPO)
+
+
 def existing_cluster(context: str | None = None) -> Cluster:
     """The current kubeconfig ($KUBECONFIG, else ~/.kube/config) and context."""
     kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube/config"))
