@@ -30,10 +30,6 @@ class Floor:
     claim_ms: float
     patch_ms: float
 
-    @property
-    def total_ms(self) -> float:
-        return self.claim_ms + self.patch_ms
-
 
 def measure(kubeconfig: str, incident: Mapping[str, Any], deployment: str) -> Floor:
     """`kubeconfig`: the operator's identity (which may list and watch Incidents, not get
