@@ -53,11 +53,6 @@ async def undo(d: Draft, rt: Runtime, deployments: DeploymentIndex) -> After:
         return After.WRITTEN  # somebody wrote the Incident first; the next event decides
     faults.crash_point("after-claim")
     if await send_undo.send_undo(claimed, outcome, rt, deployments, read=deployment):
-        # Only the Deployment's status had moved on from what was read (the controller
-        # reporting progress after the prefetch): nothing was changed. Read it fresh and
-        # judge again, as after a restart; the undo goes out against the new version.
-        again = Draft(rt.latest(d.uid, claimed), d.now, rt.settings.timeline_limit)
-        if await follow_rollout.follow(again, rt, deployments) is After.WRAP_UP:
-            flow.finish(again)
-            await commit(again, rt, deployments)
+        # Only the status moved (the controller reporting progress after the prefetch).
+        await follow_rollout.follow_again(d, claimed, rt, deployments)
     return After.WRITTEN

@@ -67,8 +67,10 @@ async def follow(
             assert fresh is not None
             mitigation["preconditionResourceVersion"] = str(fresh["metadata"]["resourceVersion"])
             claimed = await commit(d, rt, deployments)
-            if claimed is not None:
-                await send_undo.send_undo(claimed, outcome, rt, deployments)
+            if claimed is not None and await send_undo.send_undo(
+                claimed, outcome, rt, deployments, read=fresh
+            ):
+                await follow_again(d, claimed, rt, deployments)
             return After.WRITTEN
         if landed is None:
             flow.undo_failed(
@@ -93,3 +95,16 @@ async def follow(
     else:
         flow.follow_rollout(d, rollout_status(deployment), rt.settings.rollout_timeout_seconds)
     return After.WRAP_UP
+
+
+async def follow_again(
+    d: Draft, claimed: Mapping[str, Any], rt: Runtime, deployments: DeploymentIndex
+) -> None:
+    """The undo's precondition failed while only the workload's status had moved on from
+    the read (its controller reporting, as right after the API server comes back): nothing
+    was changed. Read it fresh and judge again, as after a restart; the undo goes out
+    against the new resourceVersion."""
+    again = Draft(rt.latest(d.uid, claimed), d.now, rt.settings.timeline_limit)
+    if await follow(again, rt, deployments) is After.WRAP_UP:
+        flow.finish(again)
+        await commit(again, rt, deployments)

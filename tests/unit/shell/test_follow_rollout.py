@@ -76,6 +76,32 @@ def test_a_claim_whose_precondition_went_stale_is_renewed_before_the_patch(
     assert image(scenario.deployment()) == "registry/api:1.4.2"
 
 
+def test_a_status_update_just_before_the_resent_undo_is_read_again_not_refused(
+    scenario: Scenario,
+) -> None:
+    """After a restart behind the claim, the controller writes the Deployment's status
+    between the fresh read and the patch (as when the API server has just come back): the
+    precondition fails, nothing but status moved, so the undo is read again and sent."""
+    scenario.claimed()
+    scenario.kube.before(
+        "patch",
+        DEPLOYMENTS,
+        lambda: scenario.change_deployment(lambda b: b["status"].update(observedGeneration=9)),
+    )
+
+    scenario.reconcile()
+
+    first, second = scenario.kube.calls_to("patch", DEPLOYMENTS)
+    assert (first.status, second.status) == (422, 200)
+    assert image(scenario.deployment()) == "registry/api:1.4.2"
+    mitigation = scenario.mitigation()
+    assert mitigation["result"] == "InProgress" and mitigation["patchedAt"]
+    assert second.body[0]["value"] == mitigation["preconditionResourceVersion"] != "4242"
+    assert "TargetChanged" not in scenario.reasons()
+    scenario.reconcile()
+    assert len(scenario.kube.calls_to("patch", DEPLOYMENTS)) == 2
+
+
 def test_follow_on_the_claimed_incident_sends_once_then_follows(scenario: Scenario) -> None:
     scenario.claimed()
 
