@@ -207,6 +207,15 @@ class Scenario:
         """Somebody else writes the Deployment."""
         return self.kube.edit(DEPLOYMENTS, NAMESPACE, DEPLOYMENT, change)
 
+    def status_written_before_the_next_patch(self) -> None:
+        """The deployment controller reports (a status write, a new resourceVersion) just
+        before the operator's next Deployment patch reaches the API server."""
+        self.kube.before(
+            "patch",
+            DEPLOYMENTS,
+            lambda: self.change_deployment(lambda b: b["status"].update(observedGeneration=9)),
+        )
+
     def rollout_completes(self) -> Body:
         """The deployment controller observes the new template and the pods become ready."""
 

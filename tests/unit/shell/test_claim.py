@@ -221,11 +221,7 @@ def test_a_status_update_the_cache_had_not_shown_is_read_again_and_the_undo_sent
     """The prefetch looked current, but the controller wrote status just before the
     patch: the precondition fails, the operator reads again and sends the same undo."""
     scenario.ready_for_undo()
-    scenario.kube.before(
-        "patch",
-        DEPLOYMENTS,
-        lambda: scenario.change_deployment(lambda b: b["status"].update(observedGeneration=9)),
-    )
+    scenario.status_written_before_the_next_patch()
 
     scenario.reconcile()
 

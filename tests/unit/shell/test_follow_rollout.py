@@ -83,11 +83,7 @@ def test_a_status_update_just_before_the_resent_undo_is_read_again_not_refused(
     between the fresh read and the patch (as when the API server has just come back): the
     precondition fails, nothing but status moved, so the undo is read again and sent."""
     scenario.claimed()
-    scenario.kube.before(
-        "patch",
-        DEPLOYMENTS,
-        lambda: scenario.change_deployment(lambda b: b["status"].update(observedGeneration=9)),
-    )
+    scenario.status_written_before_the_next_patch()
 
     scenario.reconcile()
 
