@@ -89,24 +89,16 @@ def test_an_ordered_statefulset_stuck_on_a_broken_pod_is_freed_by_an_approved_de
     assert _revision(cluster, namespace, "db-1") == bad_revision
 
     # A responder may not approve it, nor may anyone name another pod.
-    by_bob = patch_incident(
-        cluster,
-        namespace,
-        {"status": {"podDeletion": {"approvedBy": "bob", "pod": "db-1"}}},
-        status=True,
-        as_user="bob",
-        check=False,
-    )
-    assert by_bob.returncode != 0 and "pod deletion rejected" in by_bob.stderr, by_bob
-    other = patch_incident(
-        cluster,
-        namespace,
-        {"status": {"podDeletion": {"approvedBy": "alice", "pod": "db-0"}}},
-        status=True,
-        as_user="alice",
-        check=False,
-    )
-    assert other.returncode != 0 and "pod deletion rejected" in other.stderr, other
+    for user, pod in (("bob", "db-1"), ("alice", "db-0")):
+        forged = patch_incident(
+            cluster,
+            namespace,
+            {"status": {"podDeletion": {"approvedBy": user, "pod": pod}}},
+            status=True,
+            as_user=user,
+            check=False,
+        )
+        assert forged.returncode != 0 and "pod deletion rejected" in forged.stderr, (user, forged)
     # The operator's identity may delete no Ready pod, and no pod not of a StatefulSet.
     ready = cluster.kubectl(
         "delete", "pod", "db-0", "-n", namespace, "--wait=false",
